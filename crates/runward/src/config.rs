@@ -1,0 +1,487 @@
+//! `runward.toml`: the service, its checks and their policies.
+//!
+//! ```toml
+//! [service]
+//! id = "demo"
+//!
+//! [[checks]]
+//! name = "db"
+//! kind = "sqlite"
+//! path = "data/app.db"
+//! probes = ["readiness", "startup"]
+//! ```
+//!
+//! Errors name the file, line and key, and list the valid choices.
+
+use crate::error::Location;
+use crate::health::{CheckSpec, ProbeKind, Registry, Schedule};
+use crate::policy::OutboundPolicy;
+use crate::probes::{self, BuildContext};
+use crate::{Error, Result};
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The file name looked up when no configuration path is given.
+pub const DEFAULT_FILE: &str = "runward.toml";
+/// Where state lives when the configuration does not say.
+pub const DEFAULT_STATE_DIR: &str = ".runward";
+
+/// A parsed, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, when it came from one.
+    pub path: Option<PathBuf>,
+    /// Relative paths resolve against this directory.
+    pub base_dir: PathBuf,
+    /// The service identity.
+    pub service: ServiceSection,
+    /// Health settings.
+    pub health: HealthSection,
+    /// The HTTP server's settings.
+    pub server: ServerSection,
+    /// The outbound policy.
+    pub outbound: Arc<OutboundPolicy>,
+    /// Where runward keeps its state.
+    pub state_dir: PathBuf,
+    checks: Vec<CheckEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct CheckEntry {
+    name: String,
+    line: Location,
+    table: toml::Table,
+}
+
+/// `[service]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// `serviceId` in health+json.
+    pub id: Option<String>,
+    /// `version`.
+    pub version: Option<String>,
+    /// `releaseId`.
+    pub release: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+}
+
+/// `[health]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    /// Liveness fails when the host has not sent a heartbeat for this long.
+    pub heartbeat_timeout_ms: Option<u64>,
+}
+
+/// Who sees check details in HTTP responses.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DetailPolicy {
+    /// Callers on loopback, or with the bearer token, see details.
+    #[default]
+    Loopback,
+    /// Only callers with the bearer token see details.
+    Token,
+    /// Everyone sees details.
+    Public,
+    /// Nobody sees details over HTTP.
+    None,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// The listen address of `runward serve`.
+    #[serde(default = "default_addr")]
+    pub addr: String,
+    /// Who sees check details.
+    #[serde(default)]
+    pub details: DetailPolicy,
+    /// The environment variable holding the bearer token that unlocks details.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// After SIGTERM, how long readiness fails before the server exits.
+    #[serde(default = "default_drain_ms")]
+    pub drain_ms: u64,
+}
+
+fn default_addr() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_token_env() -> String {
+    "RUNWARD_HEALTH_TOKEN".into()
+}
+fn default_drain_ms() -> u64 {
+    5000
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            addr: default_addr(),
+            details: DetailPolicy::default(),
+            token_env: default_token_env(),
+            drain_ms: default_drain_ms(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySection {
+    #[serde(default)]
+    outbound: OutboundPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateSection {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    service: ServiceSection,
+    #[serde(default)]
+    health: HealthSection,
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    policy: PolicySection,
+    #[serde(default)]
+    state: StateSection,
+    #[serde(default)]
+    checks: Vec<Spanned<toml::Table>>,
+}
+
+/// Keys every check accepts, besides its kind's own.
+const COMMON_KEYS: &[&str] = &[
+    "name", "kind", "probes", "critical", "timeout_ms", "interval_ms", "initial_delay_ms", "jitter_ms",
+    "mode", "ttl_ms", "max_age_ms", "failure_threshold", "success_threshold", "component_type",
+    "affected_endpoints", "remediation",
+];
+
+impl Config {
+    /// The embedded default: no checks, state under `./.runward/`.
+    pub fn embedded_default() -> Config {
+        Config {
+            path: None,
+            base_dir: PathBuf::from("."),
+            service: ServiceSection::default(),
+            health: HealthSection::default(),
+            server: ServerSection::default(),
+            outbound: Arc::default(),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            checks: Vec::new(),
+        }
+    }
+
+    /// Reads and validates a configuration file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::io(format!("cannot read configuration `{}`", path.display()), e)
+        })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Config::parse(&text, Some(path), base)
+    }
+
+    /// Loads `path` when given, else `./runward.toml` when present, else the embedded default.
+    pub fn discover(path: Option<&Path>) -> Result<Config> {
+        match path {
+            Some(path) => Config::load(path),
+            None if Path::new(DEFAULT_FILE).exists() => Config::load(DEFAULT_FILE),
+            None => Ok(Config::embedded_default()),
+        }
+    }
+
+    /// Parses configuration text; `file` is used in error messages, `base_dir` for relative paths.
+    pub fn parse(text: &str, file: Option<&Path>, base_dir: &Path) -> Result<Config> {
+        let locate = |offset: usize| location(text, file, offset);
+        let raw: RawConfig = toml::from_str(text).map_err(|e: toml::de::Error| {
+            let loc = e.span().map(|s| locate(s.start)).unwrap_or_else(|| locate(0));
+            Error::config(e.message().trim().to_owned()).with_location(loc)
+        })?;
+        let mut checks = Vec::with_capacity(raw.checks.len());
+        for spanned in raw.checks {
+            let span = spanned.span();
+            let table = spanned.into_inner();
+            let at_key = |key: &str| locate(key_offset(text, span.clone(), key).unwrap_or(span.start));
+            let name = match table.get("name") {
+                Some(toml::Value::String(name)) => name.clone(),
+                Some(_) => return Err(Error::config("`name` must be a string").with_location(at_key("name"))),
+                None => {
+                    return Err(Error::config("every [[checks]] entry needs a `name`")
+                        .with_location(locate(span.start)));
+                }
+            };
+            checks.push(CheckEntry { name, line: at_key("kind"), table });
+        }
+        let state_dir = raw.state.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let config = Config {
+            path: file.map(Path::to_path_buf),
+            base_dir: base_dir.to_path_buf(),
+            service: raw.service,
+            health: raw.health,
+            server: raw.server,
+            outbound: Arc::new(raw.policy.outbound),
+            state_dir: if state_dir.is_absolute() { state_dir } else { base_dir.join(state_dir) },
+            checks,
+        };
+        // Validate every check now, so a bad file fails before anything runs.
+        config.check_specs_with(text)?;
+        Ok(config)
+    }
+
+    /// Names of the configured checks.
+    pub fn check_names(&self) -> Vec<&str> {
+        self.checks.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// Builds the check specs, with their probes.
+    pub fn check_specs(&self) -> Result<Vec<CheckSpec>> {
+        self.check_specs_with("")
+    }
+
+    fn check_specs_with(&self, text: &str) -> Result<Vec<CheckSpec>> {
+        let ctx = BuildContext { base_dir: self.base_dir.clone(), outbound: self.outbound.clone() };
+        self.checks
+            .iter()
+            .map(|entry| {
+                build_spec(entry, &ctx).map_err(|e| {
+                    let key = e.message().split('`').nth(1).unwrap_or("").to_owned();
+                    let loc = if text.is_empty() {
+                        entry.line.clone()
+                    } else {
+                        find_key_line(text, &entry.line, &key).unwrap_or_else(|| entry.line.clone())
+                    };
+                    Error::config(format!("check `{}`: {}", entry.name, e.message())).with_location(loc)
+                })
+            })
+            .collect()
+    }
+
+    /// Builds the health registry this configuration describes.
+    pub fn registry(&self) -> Result<Registry> {
+        let mut builder = Registry::builder();
+        if let Some(id) = &self.service.id {
+            builder = builder.service_id(id);
+        }
+        if let Some(v) = &self.service.version {
+            builder = builder.version(v);
+        }
+        if let Some(r) = &self.service.release {
+            builder = builder.release_id(r);
+        }
+        if let Some(d) = &self.service.description {
+            builder = builder.description(d);
+        }
+        if let Some(ms) = self.health.heartbeat_timeout_ms {
+            builder = builder.heartbeat_timeout(Duration::from_millis(ms));
+        }
+        for spec in self.check_specs()? {
+            builder = builder.check(spec);
+        }
+        builder.build()
+    }
+}
+
+fn location(text: &str, file: Option<&Path>, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    Location { file: file.map(Path::to_path_buf), line, column }
+}
+
+/// The byte offset of `key = ...` inside `span`, when written on its own line.
+fn key_offset(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
+    let region = text.get(span.clone())?;
+    let mut offset = span.start;
+    for line in region.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(offset + (line.len() - trimmed.len()));
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Moves an error location from a check's `kind` line to the line of `key` in the same check.
+fn find_key_line(text: &str, anchor: &Location, key: &str) -> Option<Location> {
+    if key.is_empty() {
+        return None;
+    }
+    // Search from the check's header to the next header.
+    let start_line = anchor.line;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut header = start_line.saturating_sub(1);
+    while header > 0 && !lines[header].trim_start().starts_with('[') {
+        header -= 1;
+    }
+    for (i, line) in lines.iter().enumerate().skip(header + 1) {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                let column = line.len() - trimmed.len() + 1;
+                return Some(Location { file: anchor.file.clone(), line: i + 1, column });
+            }
+        }
+    }
+    None
+}
+
+fn get_u64(table: &toml::Table, key: &str) -> Result<Option<u64>> {
+    match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) if *n >= 0 => Ok(Some(*n as u64)),
+        Some(_) => Err(Error::config(format!("`{key}` must be a non-negative integer"))),
+    }
+}
+
+fn get_str<'a>(table: &'a toml::Table, key: &str) -> Result<Option<&'a str>> {
+    match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::config(format!("`{key}` must be a string"))),
+    }
+}
+
+fn get_strings(table: &toml::Table, key: &str) -> Result<Option<Vec<String>>> {
+    match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                toml::Value::String(s) => Ok(s.clone()),
+                _ => Err(Error::config(format!("`{key}` must be a list of strings"))),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(Error::config(format!("`{key}` must be a list of strings"))),
+    }
+}
+
+fn build_spec(entry: &CheckEntry, ctx: &BuildContext) -> Result<CheckSpec> {
+    let table = &entry.table;
+    let kind = get_str(table, "kind")?.ok_or_else(|| {
+        Error::config(format!("`kind` is missing: expected one of {}", probes::KINDS.join(", ")))
+    })?;
+    let params: toml::Table =
+        table.iter().filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let built = probes::build(kind, params, ctx)?;
+    let mut spec = CheckSpec::new(entry.name.clone(), built.probe);
+    if let Some(fixer) = built.fixer {
+        spec = spec.fixer(fixer);
+    }
+    if let Some(kinds) = get_strings(table, "probes")? {
+        let kinds = kinds
+            .iter()
+            .map(|k| {
+                k.parse::<ProbeKind>().map_err(|_| {
+                    Error::config(format!("`probes` has unknown probe `{k}`: expected startup, readiness or liveness"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        spec = spec.kinds(kinds);
+    }
+    match table.get("critical") {
+        None => {}
+        Some(toml::Value::Boolean(b)) => spec = spec.critical(*b),
+        Some(_) => return Err(Error::config("`critical` must be true or false")),
+    }
+    if let Some(ms) = get_u64(table, "timeout_ms")? {
+        if ms == 0 {
+            return Err(Error::config("`timeout_ms` must be greater than 0"));
+        }
+        spec = spec.timeout(Duration::from_millis(ms));
+    }
+    let mode = get_str(table, "mode")?.unwrap_or("periodic");
+    let schedule = match mode {
+        "periodic" => {
+            let interval = Duration::from_millis(get_u64(table, "interval_ms")?.unwrap_or(10_000).max(1));
+            Schedule::Periodic {
+                interval,
+                initial_delay: Duration::from_millis(get_u64(table, "initial_delay_ms")?.unwrap_or(0)),
+                jitter: get_u64(table, "jitter_ms")?.map(Duration::from_millis).unwrap_or(interval / 10),
+            }
+        }
+        "on_demand" => Schedule::OnDemand { ttl: Duration::from_millis(get_u64(table, "ttl_ms")?.unwrap_or(5_000)) },
+        other => {
+            return Err(Error::config(format!("`mode` is `{other}`: expected one of periodic, on_demand")));
+        }
+    };
+    spec = spec.schedule(schedule);
+    if let Some(ms) = get_u64(table, "max_age_ms")? {
+        spec = spec.max_age(Duration::from_millis(ms));
+    }
+    if let Some(n) = get_u64(table, "failure_threshold")? {
+        spec = spec.failure_threshold(n as u32);
+    }
+    if let Some(n) = get_u64(table, "success_threshold")? {
+        spec = spec.success_threshold(n as u32);
+    }
+    if let Some(t) = get_str(table, "component_type")? {
+        spec = spec.component_type(t);
+    }
+    if let Some(eps) = get_strings(table, "affected_endpoints")? {
+        spec = spec.affected_endpoints(eps);
+    }
+    if let Some(hint) = get_str(table, "remediation")? {
+        spec = spec.remediation(hint);
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let err = Config::parse("[service]\nid = \"x\"\n[[checks]\n", Some(Path::new("r.toml")), Path::new("."))
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        assert!(err.to_string().starts_with("r.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_lists_valid_keys() {
+        let err = Config::parse("[servise]\nid = 1\n", Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("r.toml:1:"), "{text}");
+        assert!(text.contains("service"), "{text}");
+    }
+
+    #[test]
+    fn unknown_kind_lists_known_kinds() {
+        let text = "[service]\nid = \"x\"\n\n[[checks]]\nname = \"a\"\nkind = \"htp\"\n";
+        let err = Config::parse(text, Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("r.toml:6:"), "{msg}");
+        assert!(msg.contains("unknown check kind `htp`"), "{msg}");
+        assert!(msg.contains("http, tcp, dns, sqlite"), "{msg}");
+    }
+
+    #[test]
+    fn bad_common_key_points_at_its_line() {
+        let text = "[[checks]]\nname = \"a\"\nkind = \"disk\"\npath = \".\"\ntimeout_ms = \"soon\"\n";
+        let err = Config::parse(text, Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
+        assert!(err.to_string().starts_with("r.toml:5:"), "{err}");
+        assert!(err.to_string().contains("timeout_ms"), "{err}");
+    }
+}

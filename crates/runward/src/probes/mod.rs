@@ -1,0 +1,94 @@
+//! Built-in probes, and the factory that builds them from `[[checks]]` tables in `runward.toml`.
+//!
+//! Each probe lives in its own module with a `Params` struct (the check's table, minus the
+//! common keys) and a constructor usable from code.
+
+pub mod command;
+pub mod config_check;
+pub mod counter;
+pub mod disk;
+pub mod dns;
+pub mod freshness;
+pub mod http;
+pub mod path;
+pub mod redis;
+pub mod sqlite;
+pub mod tcp;
+pub mod tls_expiry;
+
+use crate::health::{Fixer, Probe};
+use crate::policy::OutboundPolicy;
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The probe kinds `runward.toml` accepts, in the order they are listed in errors.
+pub const KINDS: &[&str] = &[
+    "http", "tcp", "dns", "sqlite", "redis", "disk", "path", "freshness", "tls", "command", "config",
+    "counter",
+];
+
+/// What a probe factory needs besides the check's own parameters.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// Relative paths in the configuration resolve against this directory.
+    pub base_dir: PathBuf,
+    /// The outbound policy every network probe obeys.
+    pub outbound: Arc<OutboundPolicy>,
+}
+
+impl BuildContext {
+    /// Resolves a configured path against the configuration's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+    }
+}
+
+/// A probe built from configuration, with the repair `doctor --fix` may apply.
+pub struct Built {
+    /// The probe.
+    pub probe: Arc<dyn Probe>,
+    /// An optional repair for when it fails.
+    pub fixer: Option<Arc<dyn Fixer>>,
+}
+
+impl Built {
+    fn probe(probe: impl Probe) -> Self {
+        Built { probe: Arc::new(probe), fixer: None }
+    }
+}
+
+/// Builds the probe of `kind` from the check's parameters.
+///
+/// Errors name the unknown kind and list the known ones, or say which parameter is wrong.
+pub fn build(kind: &str, params: toml::Table, ctx: &BuildContext) -> Result<Built> {
+    fn parse<T: serde::de::DeserializeOwned>(kind: &str, params: toml::Table) -> Result<T> {
+        params.try_into().map_err(|e: toml::de::Error| {
+            Error::config(format!("invalid `{kind}` check: {}", e.message().trim()))
+        })
+    }
+    Ok(match kind {
+        "http" => Built::probe(http::HttpProbe::from_params(parse(kind, params)?, ctx)?),
+        "tcp" => Built::probe(tcp::TcpProbe::from_params(parse(kind, params)?, ctx)?),
+        "dns" => Built::probe(dns::DnsProbe::from_params(parse(kind, params)?)?),
+        "sqlite" => Built::probe(sqlite::SqliteProbe::from_params(parse(kind, params)?, ctx)?),
+        "redis" => Built::probe(redis::RedisProbe::from_params(parse(kind, params)?, ctx)?),
+        "disk" => Built::probe(disk::DiskProbe::from_params(parse(kind, params)?, ctx)?),
+        "path" => {
+            let probe = path::PathProbe::from_params(parse(kind, params)?, ctx)?;
+            let fixer = probe.fixer();
+            Built { probe: Arc::new(probe), fixer }
+        }
+        "freshness" => Built::probe(freshness::FreshnessProbe::from_params(parse(kind, params)?, ctx)?),
+        "tls" => Built::probe(tls_expiry::TlsExpiryProbe::from_params(parse(kind, params)?, ctx)?),
+        "command" => Built::probe(command::CommandProbe::from_params(parse(kind, params)?, ctx)?),
+        "config" => Built::probe(config_check::ConfigProbe::from_params(parse(kind, params)?, ctx)?),
+        "counter" => Built::probe(counter::CounterProbe::from_params(parse(kind, params)?)?),
+        other => {
+            return Err(Error::config(format!(
+                "unknown check kind `{other}`: expected one of {}",
+                KINDS.join(", ")
+            )));
+        }
+    })
+}
