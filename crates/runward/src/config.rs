@@ -271,6 +271,12 @@ impl Config {
 
     /// Builds the health registry this configuration describes.
     pub fn registry(&self) -> Result<Registry> {
+        self.registry_builder()?.build()
+    }
+
+    /// A registry builder with this configuration's service and checks, to which code can
+    /// add checks of its own before building.
+    pub fn registry_builder(&self) -> Result<crate::health::RegistryBuilder> {
         let mut builder = Registry::builder();
         if let Some(id) = &self.service.id {
             builder = builder.service_id(id);
@@ -290,7 +296,18 @@ impl Config {
         for spec in self.check_specs()? {
             builder = builder.check(spec);
         }
-        builder.build()
+        Ok(builder)
+    }
+
+    /// The bearer token that unlocks details, read from `server.token_env`.
+    pub fn server_token(&self) -> Option<String> {
+        std::env::var(&self.server.token_env).ok().filter(|t| !t.is_empty())
+    }
+
+    /// The endpoint options (detail policy and token) of `[server]`.
+    #[cfg(feature = "server")]
+    pub fn endpoint_options(&self) -> crate::health::endpoints::EndpointOptions {
+        crate::health::endpoints::EndpointOptions { details: self.server.details, token: self.server_token() }
     }
 }
 

@@ -5,6 +5,8 @@
 //! dependency I/O. Renderers in [`render`] turn one [`Report`] into health+json, a table,
 //! verbose text, doctor JSON or Prometheus text.
 
+pub mod doctor;
+pub mod endpoints;
 mod outcome;
 mod probe;
 mod registry;
@@ -14,7 +16,7 @@ mod report;
 pub mod server;
 mod snapshot;
 
-pub use outcome::{DependencyState, Observed, Outcome, OutageClass, Status};
+pub use outcome::{DependencyState, MAX_OUTPUT_LEN, Observed, Outcome, OutageClass, Status};
 pub use probe::{
     CheckContext, Fixer, Probe, Values, blocking_probe_fn, fixer_fn, probe_fn,
 };

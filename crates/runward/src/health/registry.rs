@@ -565,6 +565,28 @@ impl Registry {
         report
     }
 
+    /// A report of one check, as `/readyz/<check>` shows it.
+    pub fn check_report(&self, name: &str) -> Result<Report> {
+        let idx = self.index_of(name)?;
+        let slot = &self.inner.slots[idx];
+        let status = self.inner.snapshot.load().checks[idx].status_at(Instant::now(), slot.max_age);
+        Ok(self.report(Some(ProbeKind::Readiness), status, vec![idx]))
+    }
+
+    /// How long the results of `kind` stay current: the time until the earliest next run.
+    pub fn fresh_for(&self, kind: ProbeKind) -> Duration {
+        let snapshot = self.inner.snapshot.load();
+        let now = Instant::now();
+        let mut fresh: Option<Duration> = None;
+        for &idx in &self.inner.by_kind[kind_index(kind)] {
+            if let Some(at) = snapshot.checks[idx].checked_instant {
+                let left = self.inner.slots[idx].spec.schedule.period().saturating_sub(now.saturating_duration_since(at));
+                fresh = Some(fresh.map_or(left, |f| f.min(left)));
+            }
+        }
+        fresh.unwrap_or(Duration::ZERO)
+    }
+
     /// A report over every check (`/healthz`, `doctor`): critical failures fail it, optional
     /// ones degrade it to `warn`; unknown results fail closed.
     pub fn evaluate_all(&self) -> Report {
@@ -784,11 +806,6 @@ impl Registry {
             }
         }
         out
-    }
-
-    /// Per-check settings needed by renderers: (name, critical, timeout).
-    pub(crate) fn check_settings(&self) -> impl Iterator<Item = (&str, bool, Duration)> {
-        self.inner.slots.iter().map(|s| (s.spec.name.as_str(), s.spec.critical, s.spec.timeout))
     }
 
     fn index_of(&self, name: &str) -> Result<usize> {

@@ -1,0 +1,162 @@
+//! The probe endpoints, independent of any HTTP framework.
+//!
+//! [`handle`] maps one request (path, query, bearer token, whether the caller is on loopback)
+//! to a status code, headers and body. The axum router, the Python ASGI app and the Node
+//! request handler all call it, so every frontend answers alike.
+
+use super::render::{self, Detail};
+use super::{Endpoint, ProbeKind, Registry, Status};
+use crate::config::DetailPolicy;
+use std::time::Duration;
+
+/// Who may see details, and the bearer token that unlocks them.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOptions {
+    /// The detail policy.
+    pub details: DetailPolicy,
+    /// The bearer token; `None` disables token access.
+    pub token: Option<String>,
+}
+
+/// One probe request, as any HTTP framework sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProbeRequest<'a> {
+    /// The path, e.g. `/readyz` or `/readyz/db`.
+    pub path: &'a str,
+    /// The query string without `?`, e.g. `verbose`.
+    pub query: Option<&'a str>,
+    /// The `Authorization` header value.
+    pub authorization: Option<&'a str>,
+    /// Whether the caller connected from a loopback address.
+    pub peer_loopback: bool,
+}
+
+/// The answer to a [`ProbeRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The `Cache-Control` value.
+    pub cache_control: String,
+    /// The body.
+    pub body: String,
+}
+
+/// The paths [`handle`] answers.
+pub const PATHS: &[&str] = &["/livez", "/readyz", "/startupz", "/healthz", "/readyz/{check}", "/metrics"];
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn detail_for(options: &EndpointOptions, req: &ProbeRequest<'_>) -> Detail {
+    let token_ok = || {
+        let Some(expected) = options.token.as_deref() else { return false };
+        req.authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), expected.as_bytes()))
+    };
+    let allowed = match options.details {
+        DetailPolicy::Public => true,
+        DetailPolicy::Loopback => req.peer_loopback || token_ok(),
+        DetailPolicy::Token => token_ok(),
+        DetailPolicy::None => false,
+    };
+    if allowed { Detail::Full } else { Detail::StatusOnly }
+}
+
+fn wants_verbose(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")))
+}
+
+fn response(status: Status, content_type: &'static str, max_age: Duration, body: String) -> ProbeResponse {
+    ProbeResponse {
+        status: status.http_code(),
+        content_type,
+        cache_control: format!("max-age={}", max_age.as_secs()),
+        body,
+    }
+}
+
+/// Answers one request from the snapshot. Never runs a check on the request path; on-demand
+/// checks whose TTL passed are revalidated in the background.
+pub fn handle(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest<'_>) -> ProbeResponse {
+    let path = req.path.trim_end_matches('/');
+    let (endpoint, kind) = match path {
+        "/livez" => (Endpoint::Livez, Some(ProbeKind::Liveness)),
+        "/readyz" => (Endpoint::Readyz, Some(ProbeKind::Readiness)),
+        "/startupz" => (Endpoint::Startupz, Some(ProbeKind::Startup)),
+        "/healthz" => (Endpoint::Healthz, None),
+        "/metrics" => {
+            registry.count_request(Endpoint::Metrics, 200);
+            return ProbeResponse {
+                status: 200,
+                content_type: render::PROMETHEUS_TEXT,
+                cache_control: "no-store".into(),
+                body: render::prometheus(registry),
+            };
+        }
+        other => match other.strip_prefix("/readyz/") {
+            Some(check) if !check.is_empty() => return check_response(registry, options, req, check),
+            _ => {
+                return ProbeResponse {
+                    status: 404,
+                    content_type: "text/plain; charset=utf-8",
+                    cache_control: "no-store".into(),
+                    body: format!("not found; runward answers {}\n", PATHS.join(", ")),
+                };
+            }
+        },
+    };
+    registry.revalidate(kind);
+    let detail = detail_for(options, req);
+    let verbose = wants_verbose(req.query);
+    let answer = match kind {
+        Some(kind) if detail == Detail::StatusOnly && !verbose => {
+            // The hot path: no report is built.
+            let status = registry.status(kind);
+            response(status, render::HEALTH_JSON, registry.fresh_for(kind), format!(r#"{{"status":"{status}"}}"#))
+        }
+        _ => {
+            let report = match kind {
+                Some(kind) => registry.evaluate(kind),
+                None => registry.evaluate_all(),
+            };
+            if verbose {
+                let body = render::verbose(&report, detail);
+                response(report.status, "text/plain; charset=utf-8", report.max_age, body)
+            } else {
+                let body = render::health_json(&report, detail).to_string();
+                response(report.status, render::HEALTH_JSON, report.max_age, body)
+            }
+        }
+    };
+    registry.count_request(endpoint, answer.status);
+    answer
+}
+
+fn check_response(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest<'_>, check: &str) -> ProbeResponse {
+    registry.revalidate(Some(ProbeKind::Readiness));
+    let answer = match registry.check_report(check) {
+        Err(err) => ProbeResponse {
+            status: 404,
+            content_type: render::HEALTH_JSON,
+            cache_control: "no-store".into(),
+            body: serde_json::json!({ "status": "fail", "output": err.message() }).to_string(),
+        },
+        Ok(report) => {
+            let detail = detail_for(options, req);
+            if wants_verbose(req.query) {
+                let body = render::verbose(&report, detail);
+                response(report.status, "text/plain; charset=utf-8", report.max_age, body)
+            } else {
+                let body = render::health_json(&report, detail).to_string();
+                response(report.status, render::HEALTH_JSON, report.max_age, body)
+            }
+        }
+    };
+    registry.count_request(Endpoint::ReadyzCheck, answer.status);
+    answer
+}
