@@ -29,6 +29,29 @@ pub const DEFAULT_FILE: &str = "runward.toml";
 /// Where state lives when the configuration does not say.
 pub const DEFAULT_STATE_DIR: &str = ".runward";
 
+/// The configuration used when there is no `runward.toml`.
+pub const EMBEDDED_DEFAULT: &str = r#"
+[service]
+id = "runward"
+description = "runward on embedded defaults (no runward.toml found)"
+
+[[checks]]
+name = "state-dir"
+kind = "path"
+path = ".runward"
+create = true
+probes = ["startup", "readiness", "liveness"]
+remediation = "run `runward doctor --fix` to create the state directory"
+
+[[checks]]
+name = "state-disk"
+kind = "disk"
+path = "."
+min_free_percent = 5
+probes = ["readiness", "liveness"]
+remediation = "free disk space on the volume that holds .runward/"
+"#;
+
 /// A parsed, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,12 +70,14 @@ pub struct Config {
     /// Where runward keeps its state.
     pub state_dir: PathBuf,
     checks: Vec<CheckEntry>,
+    source: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
 struct CheckEntry {
     name: String,
-    line: Location,
+    /// Byte offset of the check's `[[checks]]` header in the source.
+    offset: usize,
     table: toml::Table,
 }
 
@@ -170,18 +195,10 @@ const COMMON_KEYS: &[&str] = &[
 ];
 
 impl Config {
-    /// The embedded default: no checks, state under `./.runward/`.
+    /// The embedded default: state under `./.runward/`, checked for being writable (with a
+    /// fixer that creates it) and for free disk space.
     pub fn embedded_default() -> Config {
-        Config {
-            path: None,
-            base_dir: PathBuf::from("."),
-            service: ServiceSection::default(),
-            health: HealthSection::default(),
-            server: ServerSection::default(),
-            outbound: Arc::default(),
-            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
-            checks: Vec::new(),
-        }
+        Config::parse(EMBEDDED_DEFAULT, None, Path::new(".")).expect("the embedded default configuration is valid")
     }
 
     /// Reads and validates a configuration file.
@@ -212,18 +229,19 @@ impl Config {
         })?;
         let mut checks = Vec::with_capacity(raw.checks.len());
         for spanned in raw.checks {
-            let span = spanned.span();
+            let offset = spanned.span().start;
             let table = spanned.into_inner();
-            let at_key = |key: &str| locate(key_offset(text, span.clone(), key).unwrap_or(span.start));
             let name = match table.get("name") {
                 Some(toml::Value::String(name)) => name.clone(),
-                Some(_) => return Err(Error::config("`name` must be a string").with_location(at_key("name"))),
+                Some(_) => {
+                    let at = key_offset(text, offset, "name").unwrap_or(offset);
+                    return Err(Error::config("`name` must be a string").with_location(locate(at)));
+                }
                 None => {
-                    return Err(Error::config("every [[checks]] entry needs a `name`")
-                        .with_location(locate(span.start)));
+                    return Err(Error::config("every [[checks]] entry needs a `name`").with_location(locate(offset)));
                 }
             };
-            checks.push(CheckEntry { name, line: at_key("kind"), table });
+            checks.push(CheckEntry { name, offset, table });
         }
         let state_dir = raw.state.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         let config = Config {
@@ -235,9 +253,10 @@ impl Config {
             outbound: Arc::new(raw.policy.outbound),
             state_dir: if state_dir.is_absolute() { state_dir } else { base_dir.join(state_dir) },
             checks,
+            source: Arc::from(text),
         };
         // Validate every check now, so a bad file fails before anything runs.
-        config.check_specs_with(text)?;
+        config.check_specs()?;
         Ok(config)
     }
 
@@ -246,23 +265,19 @@ impl Config {
         self.checks.iter().map(|c| c.name.as_str()).collect()
     }
 
-    /// Builds the check specs, with their probes.
+    /// Builds the check specs, with their probes. Errors name the file, line and key.
     pub fn check_specs(&self) -> Result<Vec<CheckSpec>> {
-        self.check_specs_with("")
-    }
-
-    fn check_specs_with(&self, text: &str) -> Result<Vec<CheckSpec>> {
         let ctx = BuildContext { base_dir: self.base_dir.clone(), outbound: self.outbound.clone() };
         self.checks
             .iter()
             .map(|entry| {
                 build_spec(entry, &ctx).map_err(|e| {
-                    let key = e.message().split('`').nth(1).unwrap_or("").to_owned();
-                    let loc = if text.is_empty() {
-                        entry.line.clone()
-                    } else {
-                        find_key_line(text, &entry.line, &key).unwrap_or_else(|| entry.line.clone())
-                    };
+                    // Messages name the offending key in backticks; point at its line.
+                    let key = e.message().split('`').nth(1).unwrap_or("kind");
+                    let at = key_offset(&self.source, entry.offset, key)
+                        .or_else(|| key_offset(&self.source, entry.offset, "kind"))
+                        .unwrap_or(entry.offset);
+                    let loc = location(&self.source, self.path.as_deref(), at);
                     Error::config(format!("check `{}`: {}", entry.name, e.message())).with_location(loc)
                 })
             })
@@ -319,45 +334,21 @@ fn location(text: &str, file: Option<&Path>, offset: usize) -> Location {
     Location { file: file.map(Path::to_path_buf), line, column }
 }
 
-/// The byte offset of `key = ...` inside `span`, when written on its own line.
-fn key_offset(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
-    let region = text.get(span.clone())?;
-    let mut offset = span.start;
-    for line in region.split_inclusive('\n') {
+/// The byte offset of `key = ...` in the table starting at `start`, up to the next header.
+fn key_offset(text: &str, start: usize, key: &str) -> Option<usize> {
+    let region = text.get(start..)?;
+    let mut offset = start;
+    for (i, line) in region.split_inclusive('\n').enumerate() {
         let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            return None;
+        }
         if let Some(rest) = trimmed.strip_prefix(key) {
             if rest.trim_start().starts_with('=') {
                 return Some(offset + (line.len() - trimmed.len()));
             }
         }
         offset += line.len();
-    }
-    None
-}
-
-/// Moves an error location from a check's `kind` line to the line of `key` in the same check.
-fn find_key_line(text: &str, anchor: &Location, key: &str) -> Option<Location> {
-    if key.is_empty() {
-        return None;
-    }
-    // Search from the check's header to the next header.
-    let start_line = anchor.line;
-    let lines: Vec<&str> = text.lines().collect();
-    let mut header = start_line.saturating_sub(1);
-    while header > 0 && !lines[header].trim_start().starts_with('[') {
-        header -= 1;
-    }
-    for (i, line) in lines.iter().enumerate().skip(header + 1) {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            break;
-        }
-        if let Some(rest) = trimmed.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                let column = line.len() - trimmed.len() + 1;
-                return Some(Location { file: anchor.file.clone(), line: i + 1, column });
-            }
-        }
     }
     None
 }

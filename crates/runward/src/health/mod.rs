@@ -15,6 +15,8 @@ mod report;
 #[cfg(feature = "server")]
 pub mod server;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 pub use outcome::{DependencyState, MAX_OUTPUT_LEN, Observed, Outcome, OutageClass, Status};
 pub use probe::{

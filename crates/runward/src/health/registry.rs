@@ -223,7 +223,7 @@ impl Endpoint {
         Endpoint::ReadyzCheck,
         Endpoint::Metrics,
     ];
-    pub(crate) const CODES: [u16; 4] = [200, 401, 404, 503];
+    pub(crate) const CODES: [u16; 3] = [200, 404, 503];
 
     /// The path label used in metrics.
     pub fn path(self) -> &'static str {
@@ -272,7 +272,7 @@ struct Inner {
     heartbeat_timeout: Option<Duration>,
     gates_closed: AtomicBool,
     gates: RwLock<BTreeMap<String, String>>,
-    requests: [[AtomicU64; 4]; 6],
+    requests: [[AtomicU64; 3]; 6],
     warnings: Vec<String>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
@@ -615,7 +615,10 @@ impl Registry {
         let inner = &*self.inner;
         let snapshot = inner.snapshot.load();
         let now = Instant::now();
-        let mut notes: Vec<String> = inner.warnings.clone();
+        let mut notes: Vec<String> = match kind {
+            None | Some(ProbeKind::Liveness) => inner.warnings.clone(),
+            _ => Vec::new(),
+        };
         if matches!(kind, None | Some(ProbeKind::Readiness)) {
             if inner.shutting_down.load(Ordering::Acquire) {
                 notes.push("shutting down: readiness fails until the process exits".into());

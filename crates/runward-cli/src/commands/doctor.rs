@@ -1,0 +1,17 @@
+//! `runward doctor`: run every check, explain failures, optionally fix them.
+
+use crate::cli::DoctorArgs;
+use anyhow::Result;
+use runward::config::Config;
+use runward::health::doctor::{doctor, doctor_text};
+
+pub(crate) async fn run(config: &Config, args: DoctorArgs) -> Result<i32> {
+    let registry = config.registry()?;
+    let report = doctor(&registry, args.fix).await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", doctor_text(&report));
+    }
+    Ok(report.exit_code)
+}

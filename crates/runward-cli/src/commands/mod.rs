@@ -1,0 +1,41 @@
+//! The commands behind the CLI.
+
+mod check;
+mod doctor;
+mod serve;
+
+use crate::cli::{Cli, Command};
+use anyhow::Result;
+use clap::CommandFactory;
+use runward::config::Config;
+use runward::health::doctor::EXIT_BAD_CONFIG;
+
+/// Runs a parsed command line and returns the exit code.
+pub(crate) fn run(cli: Cli) -> Result<i32> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "runward", &mut std::io::stdout());
+        return Ok(0);
+    }
+    let config = Config::discover(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("runward")
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Check(args) => runtime.block_on(check::run(&config, args)),
+        Command::Serve(args) => runtime.block_on(serve::run(&config, args)),
+        Command::Doctor(args) => runtime.block_on(doctor::run(&config, args)),
+        Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The exit code for an error that ended the command: 2 for configuration errors, else 1.
+pub(crate) fn exit_code_for(err: &anyhow::Error) -> i32 {
+    match err.downcast_ref::<runward::Error>().map(runward::Error::kind) {
+        Some(runward::ErrorKind::Config | runward::ErrorKind::InvalidInput | runward::ErrorKind::NotFound) => {
+            EXIT_BAD_CONFIG
+        }
+        _ => 1,
+    }
+}

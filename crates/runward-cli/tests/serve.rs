@@ -1,0 +1,182 @@
+//! `runward serve` end to end: a real loopback dependency that hangs, the probe endpoints
+//! staying fast, and the SIGTERM sequence.
+
+mod common;
+
+use common::get;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A loopback HTTP dependency that answers `{"status":"ok"}`, or hangs while `hang` is set.
+fn dependency(hang: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let hang = hang.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                if hang.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_secs(30));
+                    return;
+                }
+                let body = r#"{"status":"ok","contract_version":"1.4.0"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Serve(Child);
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn readyz_stays_fast_while_a_dependency_hangs_and_follows_it_back() {
+    let hang = Arc::new(AtomicBool::new(false));
+    let dep = dependency(hang.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[service]
+id = "e2e"
+
+[server]
+details = "public"
+drain_ms = 1500
+
+[[checks]]
+name = "api"
+kind = "http"
+url = "http://{dep}/v1/health"
+timeout_ms = 300
+interval_ms = 100
+jitter_ms = 0
+probes = ["readiness"]
+"#
+    );
+    std::fs::write(tmp.path().join("runward.toml"), config).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+        .current_dir(tmp.path())
+        .args(["serve", "--addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut serve = Serve(child);
+    let fast = Duration::from_millis(250);
+    wait_until("server up and ready", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/readyz", fast).0 == 200
+    });
+
+    // The dependency hangs: every probe request still answers at once; the check turns
+    // `fail` with outage `timeout` once its deadline passes.
+    hang.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    wait_until("readyz turns 503", Duration::from_secs(5), || {
+        let t = Instant::now();
+        let (code, _) = get(&addr, "/readyz", fast);
+        assert!(t.elapsed() < fast, "a probe request took {:?}", t.elapsed());
+        code == 503
+    });
+    assert!(started.elapsed() >= Duration::from_millis(250), "failed before the deadline passed");
+    let (code, body) = get(&addr, "/readyz/api", fast);
+    assert_eq!(code, 503);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let check = &json["checks"].as_object().unwrap().values().next().unwrap()[0];
+    assert_eq!(check["outage"], "timeout", "{body}");
+    assert_eq!(check["status"], "fail");
+    let (_, verbose) = get(&addr, "/readyz?verbose", fast);
+    assert!(verbose.contains("[-]api failed: no result within the 300 ms deadline"), "{verbose}");
+
+    // It recovers.
+    hang.store(false, Ordering::SeqCst);
+    wait_until("readyz turns 200 again", Duration::from_secs(5), || get(&addr, "/readyz", fast).0 == 200);
+
+    // Metrics never run a check and count probe requests.
+    let (code, metrics) = get(&addr, "/metrics", fast);
+    assert_eq!(code, 200);
+    assert!(metrics.contains("runward_check_timeouts_total{check=\"api\"}"), "{metrics}");
+    assert!(metrics.contains("runward_probe_requests_total{endpoint=\"/readyz\",code=\"503\"}"));
+
+    // SIGTERM: readiness fails at once, liveness keeps passing during the drain, then exit 0.
+    let pid = serve.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    wait_until("readyz fails after SIGTERM", Duration::from_secs(2), || get(&addr, "/readyz", fast).0 == 503);
+    assert_eq!(get(&addr, "/livez", fast).0, 200);
+    let exit = loop {
+        if let Some(status) = serve.0.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "serve exits 0 after the drain: {exit:?}");
+}
+
+#[test]
+fn anonymous_callers_get_status_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("data")).unwrap();
+    let config = r#"
+[server]
+details = "token"
+token_env = "E2E_TOKEN"
+
+[[checks]]
+name = "data"
+kind = "path"
+path = "data"
+"#;
+    std::fs::write(tmp.path().join("runward.toml"), config).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+        .current_dir(tmp.path())
+        .env("E2E_TOKEN", "s3cret-token")
+        .args(["serve", "--addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _serve = Serve(child);
+    let fast = Duration::from_millis(500);
+    wait_until("ready", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/readyz", fast).0 == 200
+    });
+    let (_, body) = get(&addr, "/healthz", fast);
+    assert_eq!(body, r#"{"status":"pass"}"#);
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.contains("application/health+json"), "{raw}");
+    assert!(raw.contains("\"data:"), "details with the token: {raw}");
+}

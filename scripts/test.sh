@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test suite: Rust (fmt, clippy, unit, integration, doc tests), the CLI end to end,
+# Python and Node. Each suite is a function; pass names to run only some:
+#   scripts/test.sh rust cli python node
+# One cargo target directory serves every step.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/install.sh"
+cd "$ROOT"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+suite_rust() {
+  log "rust: fmt"
+  cargo fmt --all -- --check
+  log "rust: clippy"
+  cargo clippy --all-targets --quiet -- -D warnings
+  log "rust: tests (core + CLI, including doc tests)"
+  cargo test --quiet
+}
+
+suite_cli() {
+  install_system
+  log "cli: end-to-end (serve, SIGTERM sequence, promtool)"
+  cargo build --quiet -p runward-cli
+  RUNWARD="$CARGO_TARGET_DIR/debug/runward" bash tests/e2e/serve.sh
+}
+
+suite_python() {
+  install_python
+  log "python: maturin develop + pytest"
+  VENV="$VENV" bash bindings/python/run-tests.sh
+}
+
+suite_node() {
+  install_node
+  log "node: napi build + node --test + tsc"
+  bash bindings/node/run-tests.sh
+}
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(rust cli python node)
+for suite in "${suites[@]}"; do
+  "suite_$suite"
+done
+log "all suites passed: ${suites[*]}"
