@@ -1,0 +1,176 @@
+// The HTTP side: the server on runward's threads, the shutdown sequence, the request handler.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { Worker } from 'node:worker_threads'
+import express from 'express'
+import { blockFor, get, listen, runward, sleep } from './helpers.mjs'
+
+const { Health } = runward
+
+async function readyHealth() {
+  const h = new Health({ serviceId: 'web' })
+  h.addCheck('db', () => true, { probes: ['readiness', 'startup'] })
+  await h.refreshAll()
+  return h
+}
+
+test('serve() answers the probe endpoints', async () => {
+  const h = await readyHealth()
+  const srv = await h.serve({ addr: '127.0.0.1:0' })
+  try {
+    assert.ok(srv.port > 0)
+    assert.equal(srv.url, `http://127.0.0.1:${srv.port}`)
+    const ready = await get(`${srv.url}/readyz`)
+    assert.equal(ready.status, 200)
+    assert.equal(ready.headers['content-type'], 'application/health+json')
+    assert.match(ready.headers['cache-control'], /^max-age=\d+$/)
+    const body = JSON.parse(ready.body)
+    assert.equal(body.status, 'pass')
+    assert.equal(body.serviceId, 'web', 'loopback callers see details')
+    assert.equal(body.checks['db:status'][0].status, 'pass')
+
+    assert.equal((await get(`${srv.url}/livez`)).status, 200)
+    assert.equal((await get(`${srv.url}/startupz`)).status, 200)
+    assert.equal((await get(`${srv.url}/readyz/db`)).status, 200)
+    assert.equal((await get(`${srv.url}/readyz/nope`)).status, 404)
+    const verbose = await get(`${srv.url}/readyz?verbose`)
+    assert.match(verbose.body, /\[\+\]db ok\nreadyz check passed/)
+    const metrics = await get(`${srv.url}/metrics`)
+    assert.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+    assert.match(metrics.body, /runward_probe_requests_total\{endpoint="\/readyz",code="200"\} 2/)
+  } finally {
+    await srv.shutdown({ drainMs: 0 })
+  }
+})
+
+test('the detail policy hides details from callers without the token', async () => {
+  const h = await readyHealth()
+  const srv = await h.serve({ addr: '127.0.0.1:0', details: 'token', token: 's3cret' })
+  try {
+    assert.equal((await get(`${srv.url}/readyz`)).body, '{"status":"pass"}')
+    const authorised = await get(`${srv.url}/readyz`, { authorization: 'Bearer s3cret' })
+    assert.equal(JSON.parse(authorised.body).serviceId, 'web')
+  } finally {
+    await srv.shutdown({ drainMs: 0 })
+  }
+})
+
+test('the server answers /readyz while the event loop is blocked', async () => {
+  const h = await readyHealth()
+  const srv = await h.serve({ addr: '127.0.0.1:0' })
+  try {
+    // A worker thread has its own event loop: it asks while this thread is busy.
+    const worker = new Worker(
+      `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const http = require('node:http')
+      parentPort.once('message', () => {
+        const asked = Date.now()
+        http.get(workerData.url, { agent: false }, (res) => {
+          res.resume()
+          res.on('end', () => parentPort.postMessage({ asked, answered: Date.now(), status: res.statusCode }))
+        }).on('error', (e) => parentPort.postMessage({ error: e.message }))
+      })
+      parentPort.postMessage('ready')
+      `,
+      { eval: true, workerData: { url: `${srv.url}/readyz` } },
+    )
+    await new Promise((resolve) => worker.once('message', resolve))
+    const answer = new Promise((resolve) => worker.once('message', resolve))
+    worker.postMessage('go')
+    const blockStart = Date.now()
+    blockFor(1500)
+    const blockEnd = Date.now()
+    const result = await answer
+    await worker.terminate()
+    assert.equal(result.error, undefined)
+    assert.equal(result.status, 200)
+    assert.ok(result.asked >= blockStart - 50, 'asked during the block')
+    assert.ok(result.answered < blockEnd, `answered at ${result.answered}, block ended at ${blockEnd}`)
+    assert.ok(result.answered - result.asked < 1000, `took ${result.answered - result.asked} ms`)
+  } finally {
+    await srv.shutdown({ drainMs: 0 })
+  }
+})
+
+test('shutdown fails readiness at once and keeps liveness until drained', async () => {
+  const h = await readyHealth()
+  const srv = await h.serve({ addr: '127.0.0.1:0' })
+  const url = srv.url
+  assert.equal((await get(`${url}/readyz`)).status, 200)
+  const stopped = srv.shutdown({ drainMs: 10_000 })
+  await sleep(50)
+  const ready = await get(`${url}/readyz`)
+  assert.equal(ready.status, 503)
+  assert.match(ready.body, /shutting down/)
+  assert.equal((await get(`${url}/livez`)).status, 200)
+  const started = Date.now()
+  h.markDrained()
+  await stopped
+  assert.ok(Date.now() - started < 2000, 'stops soon after markDrained()')
+  await assert.rejects(get(`${url}/livez`), /ECONNREFUSED/)
+  await srv.shutdown()
+})
+
+test('handle() answers like the server', async () => {
+  const h = await readyHealth()
+  const anonymous = h.handle({ path: '/readyz' })
+  assert.deepEqual(anonymous, {
+    status: 200,
+    headers: { 'content-type': 'application/health+json', 'cache-control': anonymous.headers['cache-control'] },
+    body: '{"status":"pass"}',
+  })
+  const local = h.handle({ path: '/readyz/', query: 'verbose', peerLoopback: true })
+  assert.equal(local.headers['content-type'], 'text/plain; charset=utf-8')
+  assert.match(local.body, /\[\+\]db ok/)
+  assert.equal(h.handle({ path: '/elsewhere' }).status, 404)
+  assert.equal(JSON.parse(h.handle({ path: '/healthz' }, { details: 'public' }).body).serviceId, 'web')
+})
+
+test('the request handler serves a plain node:http server', async () => {
+  const h = await readyHealth()
+  const handler = h.requestHandler()
+  const alone = http.createServer(handler)
+  const mounted = http.createServer((req, res) => {
+    handler(req, res, () => {
+      res.end('app')
+    })
+  })
+  const aloneUrl = await listen(alone)
+  const mountedUrl = await listen(mounted)
+  try {
+    const ready = await get(`${aloneUrl}/readyz`)
+    assert.equal(ready.status, 200)
+    assert.equal(ready.headers['content-type'], 'application/health+json')
+    assert.equal(JSON.parse(ready.body).checks['db:status'][0].status, 'pass', 'loopback peers see details')
+    assert.equal((await get(`${aloneUrl}/other`)).status, 404)
+    assert.equal((await get(`${mountedUrl}/other`)).body, 'app')
+    assert.equal((await get(`${mountedUrl}/livez`)).status, 200)
+    h.beginShutdown()
+    assert.equal((await get(`${mountedUrl}/readyz`)).status, 503)
+  } finally {
+    alone.close()
+    mounted.close()
+  }
+})
+
+test('the request handler mounts in Express', async () => {
+  const h = await readyHealth()
+  const app = express()
+  app.use(h.requestHandler({ details: 'none' }))
+  app.get('/hello', (req, res) => res.send('hello'))
+  const server = http.createServer(app)
+  const url = await listen(server)
+  try {
+    const ready = await get(`${url}/readyz`)
+    assert.equal(ready.status, 200)
+    assert.equal(ready.body, '{"status":"pass"}')
+    assert.equal((await get(`${url}/readyz/db?verbose`)).body, '[+]db ok\nreadyz check passed\n')
+    assert.equal((await get(`${url}/hello`)).body, 'hello')
+    assert.match((await get(`${url}/metrics`)).body, /runward_check_up\{check="db"\} 1/)
+  } finally {
+    server.close()
+  }
+})

@@ -1,0 +1,70 @@
+// Compiled with `tsc --noEmit` (npm run typecheck): the declarations must describe this usage.
+
+import http from 'node:http'
+import express from 'express'
+import {
+  type CheckStatus,
+  type DoctorReport,
+  type HealthJson,
+  type TransitionEvent,
+  Health,
+  HealthServer,
+  RunwardError,
+  ERROR_CODES,
+} from '..'
+
+async function main(): Promise<void> {
+  const h = new Health({ config: 'runward.toml', serviceId: 'api', heartbeatTimeoutMs: 5000 })
+  h.addCheck('sync', () => true)
+    .addCheck('async', async (ctx) => {
+      const budget: number = ctx.timeoutMs
+      return { status: 'warn', output: `slow for ${ctx.name}`, observed: budget, unit: 'ms' }
+    }, { probes: ['readiness', 'startup'], critical: false, timeoutMs: 1000, mode: 'on_demand', ttlMs: 500 })
+    .addCheck('nothing', () => undefined, { local: true, probes: ['liveness'] })
+  h.onTransition((event: TransitionEvent) => {
+    const to: CheckStatus = event.to
+    console.log(event.check, event.from, to, event.outcome.output)
+  })
+  h.start()
+  await h.refreshAll()
+  const one: HealthJson = await h.refresh('sync')
+  const status: CheckStatus = h.status('readiness')
+  const all: HealthJson = h.report()
+  const anonymous: HealthJson = h.report('liveness', 'status')
+  const text: string = h.table() + h.verbose('startup') + h.prometheus()
+  const doctor: DoctorReport = await h.doctor({ fix: true })
+  console.log(one.checks, status, all.serviceId, anonymous.status, text, doctor.exit_code, h.warnings, h.checkNames)
+  h.heartbeat()
+  h.setValue('queue', 3)
+  const total: number = h.addValue('failures', 1)
+  h.closeGate('maintenance', 'migration')
+  h.openGate('maintenance')
+
+  const srv: HealthServer = await h.serve({ addr: '127.0.0.1:0', details: 'token', token: 'secret' })
+  console.log(srv.port, srv.url, srv.address, total)
+  srv.unref()
+  h.beginShutdown()
+  h.markDrained()
+  await srv.shutdown({ drainMs: 100 })
+
+  const answer = h.handle({ path: '/readyz', query: 'verbose', peerLoopback: true }, { details: 'public' })
+  console.log(answer.status, answer.headers['content-type'], answer.body)
+
+  const handler = h.requestHandler({ details: 'loopback' })
+  http.createServer(handler)
+  http.createServer((req, res) => {
+    if (!handler(req, res, () => res.end('app'))) console.log('not a probe')
+  })
+  express().use(h.requestHandler())
+
+  try {
+    new Health({ config: 'missing.toml' })
+  } catch (err) {
+    if (err instanceof RunwardError && ERROR_CODES.includes(err.code)) {
+      const code: 'config' | 'not_found' | string = err.code
+      console.log(code, err.message)
+    }
+  }
+}
+
+void main
