@@ -1,1 +1,34 @@
-//! placeholder
+//! `runward._runward`: the native module behind the `runward` Python package.
+//!
+//! A thin layer over the core: `Health` wraps a health registry (checks from `runward.toml`
+//! and Python functions or coroutines), `Server` the core's HTTP server, `Outcome` a check
+//! result. Work runs on runward's own tokio runtime; sync methods release the GIL while they
+//! wait, async twins return asyncio awaitables. Errors are raised as the classes of
+//! `runward.errors`, one per core error kind.
+
+mod convert;
+mod errors;
+mod health;
+mod outcome;
+mod probe;
+mod runtime;
+mod server;
+
+use pyo3::pymodule;
+
+#[pymodule]
+mod _runward {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use super::health::Health;
+    #[pymodule_export]
+    use super::outcome::PyOutcome;
+    #[pymodule_export]
+    use super::server::Server;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
+}
