@@ -1,0 +1,57 @@
+"""runward: health probes answered from a snapshot, on runward's own threads.
+
+```python
+import runward
+
+health = runward.Health("runward.toml", service_id="api")
+health.add_check("db", lambda: db.ping())           # None/True pass, False fails
+health.add_check("search", check_search)            # async def works too
+server = health.serve("0.0.0.0:8081")               # /livez /readyz /healthz /metrics
+```
+
+A check is called with no arguments. Its return value becomes the check's result:
+
+- ``None`` or ``True``: pass; ``False``: fail;
+- a ``str``: pass, with the text as output;
+- a :class:`Outcome`, or a ``dict`` of ``Outcome``'s arguments: that result;
+- a raised exception: fail, with ``TypeName: message`` as output.
+
+A check that overruns its ``timeout_ms`` is abandoned and reported as ``fail`` with outage
+``timeout``: a coroutine is cancelled; a plain function cannot be interrupted, so until it
+returns, further runs of that check report a timeout instead of piling up threads.
+
+Errors are raised as subclasses of :class:`RunwardError` (see :mod:`runward.errors`).
+"""
+
+from __future__ import annotations
+
+from ._runward import Health, Outcome, Server, __version__
+from .errors import (
+    ConfigError,
+    InternalError,
+    InvalidInputError,
+    IoError,
+    NotFoundError,
+    PolicyDeniedError,
+    RunwardError,
+    RunwardTimeoutError,
+    ShutdownError,
+    StorageError,
+)
+
+__all__ = [
+    "Health",
+    "Outcome",
+    "Server",
+    "RunwardError",
+    "ConfigError",
+    "NotFoundError",
+    "InvalidInputError",
+    "PolicyDeniedError",
+    "RunwardTimeoutError",
+    "IoError",
+    "StorageError",
+    "ShutdownError",
+    "InternalError",
+    "__version__",
+]

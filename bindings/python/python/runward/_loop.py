@@ -1,0 +1,59 @@
+"""The asyncio event loop thread that runs coroutine checks, and the glue the native module
+calls to run them."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+from typing import Any, Awaitable, Callable, Optional
+
+_lock = threading.Lock()
+_loop: Optional[asyncio.AbstractEventLoop] = None
+_pid: Optional[int] = None
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """runward's own event loop, running on a daemon thread named ``runward-asyncio``.
+
+    Created on first use, and again in a process forked after it was created.
+    """
+    global _loop, _pid
+    with _lock:
+        if _loop is None or _pid != os.getpid():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="runward-asyncio", daemon=True)
+            thread.start()
+            _loop, _pid = loop, os.getpid()
+        return _loop
+
+
+async def _call(func: Callable[[], Awaitable[Any]]) -> Any:
+    return await func()
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def submit(
+    func: Callable[[], Awaitable[Any]],
+    done: Callable[["concurrent.futures.Future[Any]"], None],
+    loop: Optional[asyncio.AbstractEventLoop] = None,
+) -> "concurrent.futures.Future[Any]":
+    """Runs ``await func()`` on ``loop`` (default: runward's loop); ``done(future)`` is called
+    when it finishes, is cancelled or raises. Cancelling the returned future cancels the task."""
+    future = asyncio.run_coroutine_threadsafe(_call(func), loop or event_loop())
+    future.add_done_callback(done)
+    return future
+
+
+def wait(awaitable: Awaitable[Any], timeout: float, loop: Optional[asyncio.AbstractEventLoop] = None) -> Any:
+    """Awaits ``awaitable`` on ``loop`` for at most ``timeout`` seconds, cancelling it after."""
+    future = asyncio.run_coroutine_threadsafe(_await(awaitable), loop or event_loop())
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise

@@ -1,0 +1,224 @@
+"""Type stubs of the native module ``runward._runward``. Keep in sync with ``src/*.rs``."""
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, TypedDict, final
+
+__version__: str
+
+StatusName = Literal["pass", "warn", "fail", "unknown"]
+ProbeKindName = Literal["startup", "readiness", "liveness", "ready", "live"]
+DetailPolicyName = Literal["loopback", "token", "public", "none"]
+OutageName = Literal[
+    "dns_resolution",
+    "timeout",
+    "network_unreachable",
+    "connection_refused",
+    "tls",
+    "auth",
+    "provider_unavailable",
+    "version_mismatch",
+    "malformed_payload",
+    "schema_unavailable",
+    "misconfigured",
+]
+DependencyStateName = Literal[
+    "ready", "disabled", "offline", "schema_unavailable", "version_mismatch", "malformed_payload", "degraded"
+]
+
+CheckResult = None | bool | str | Outcome | Mapping[str, Any]
+"""What a check may return: see the ``runward`` package documentation."""
+CheckFunction = Callable[[], CheckResult] | Callable[[], Coroutine[Any, Any, CheckResult]]
+
+class Observed(TypedDict):
+    measurement: str
+    value: Any
+    unit: str | None
+
+class CheckState(TypedDict):
+    """One check's state, as returned by ``Health.refresh``."""
+
+    name: str
+    status: StatusName
+    output: str | None
+    outage: OutageName | None
+    state: DependencyStateName | None
+    observed: Observed | None
+    remediation: str | None
+    details: dict[str, Any]
+    duration_ms: float
+    checked_at: float | None
+    last_success: float | None
+    consecutive_failures: int
+    consecutive_successes: int
+    runs: int
+    timeouts: int
+    transitions: int
+
+Transition = TypedDict(
+    "Transition",
+    {
+        "check": str,
+        "from": StatusName,
+        "to": StatusName,
+        "consecutive_failures": int,
+        "previous_duration_ms": float,
+        "at": float,
+        "output": str | None,
+        "outage": OutageName | None,
+        "state": DependencyStateName | None,
+        "observed": Observed | None,
+        "remediation": str | None,
+        "details": dict[str, Any],
+    },
+)
+"""A status change, as passed to ``Health.on_transition`` callbacks."""
+
+@final
+class Outcome:
+    """The result of one check: a status plus optional detail. Invalid values raise
+    ``InvalidInputError``; ``output`` is cut to 512 bytes."""
+
+    def __init__(
+        self,
+        status: StatusName,
+        output: str | None = None,
+        observed: Any = None,
+        unit: str | None = None,
+        measurement: str | None = None,
+        outage: OutageName | None = None,
+        state: DependencyStateName | None = None,
+        remediation: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None: ...
+    @property
+    def status(self) -> StatusName: ...
+    @property
+    def output(self) -> str | None: ...
+    @property
+    def observed(self) -> Any: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def measurement(self) -> str | None: ...
+    @property
+    def outage(self) -> OutageName | None: ...
+    @property
+    def state(self) -> DependencyStateName | None: ...
+    @property
+    def remediation(self) -> str | None: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as the core serialises it (absent fields left out)."""
+
+@final
+class Server:
+    """A running health server; a context manager that stops it on exit."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def shutdown(self, drain_ms: int | None = None) -> None:
+        """Readiness fails at once, liveness holds; stops after ``mark_drained`` or ``drain_ms``."""
+    def shutdown_async(self, drain_ms: int | None = None) -> Awaitable[None]: ...
+    def close(self) -> None:
+        """Stops at once, without the shutdown sequence."""
+    def __enter__(self) -> Server: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool: ...
+
+@final
+class Health:
+    """A health registry: checks from ``runward.toml`` and from Python, answered from a snapshot.
+
+    The registry is built on the first call that needs it (anything but ``add_check``,
+    ``on_transition``, ``set_value`` and ``add_value``); checks cannot be added after that.
+    """
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | None = None,
+        *,
+        service_id: str | None = None,
+        version: str | None = None,
+        release_id: str | None = None,
+        description: str | None = None,
+        heartbeat_timeout_ms: int | None = None,
+    ) -> None: ...
+    def add_check(
+        self,
+        name: str,
+        func: CheckFunction,
+        *,
+        probes: Sequence[ProbeKindName] = ("readiness",),
+        critical: bool = True,
+        timeout_ms: int = 2500,
+        interval_ms: int = 10000,
+        mode: Literal["periodic", "on_demand"] = "periodic",
+        ttl_ms: int = 5000,
+        initial_delay_ms: int = 0,
+        jitter_ms: int | None = None,
+        max_age_ms: int | None = None,
+        failure_threshold: int = 1,
+        success_threshold: int = 1,
+        component_type: str | None = None,
+        affected_endpoints: Sequence[str] | None = None,
+        remediation: str | None = None,
+        event_loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def refresh_all(self) -> None: ...
+    def refresh_all_async(self) -> Awaitable[None]: ...
+    def refresh(self, name: str) -> CheckState: ...
+    def refresh_async(self, name: str) -> Awaitable[CheckState]: ...
+    def status(self, kind: ProbeKindName = "readiness") -> StatusName: ...
+    def report(self, kind: ProbeKindName | None = None, detail: Literal["full", "status"] = "full") -> dict[str, Any]: ...
+    def table(self, kind: ProbeKindName | None = None) -> str: ...
+    def verbose(self, kind: ProbeKindName | None = None) -> str: ...
+    def prometheus(self) -> str: ...
+    def doctor(self, fix: bool = False) -> dict[str, Any]: ...
+    def doctor_async(self, fix: bool = False) -> Awaitable[dict[str, Any]]: ...
+    def heartbeat(self) -> None: ...
+    def set_value(self, name: str, value: float) -> None: ...
+    def add_value(self, name: str, delta: float) -> float: ...
+    def close_gate(self, name: str, reason: str) -> None: ...
+    def open_gate(self, name: str) -> None: ...
+    def begin_shutdown(self) -> None: ...
+    def mark_drained(self) -> None: ...
+    @property
+    def shutting_down(self) -> bool: ...
+    def on_transition(self, callback: Callable[[Transition], object]) -> None: ...
+    @property
+    def warnings(self) -> list[str]: ...
+    @property
+    def check_names(self) -> list[str]: ...
+    def serve(
+        self,
+        addr: str | None = None,
+        *,
+        details: DetailPolicyName | None = None,
+        token: str | None = None,
+    ) -> Server: ...
+    def handle(
+        self,
+        path: str,
+        query: str | None = None,
+        authorization: str | None = None,
+        peer_loopback: bool = False,
+        *,
+        details: DetailPolicyName | None = None,
+        token: str | None = None,
+    ) -> tuple[int, list[tuple[str, str]], str]: ...

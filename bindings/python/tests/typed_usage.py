@@ -1,0 +1,69 @@
+"""Typical use of the package, type-checked with ``mypy --strict`` by test_typing.py (not run)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+import runward
+from runward.asgi import HealthApp
+
+
+def ping() -> bool:
+    return True
+
+
+async def search() -> runward.Outcome:
+    await asyncio.sleep(0)
+    return runward.Outcome("warn", "slow", observed=812, unit="ms", measurement="responseTime",
+                           outage="timeout", details={"shards": 3})
+
+
+def as_dict() -> Dict[str, Any]:
+    return {"status": "pass", "output": "fine"}
+
+
+def on_change(transition: runward._runward.Transition) -> None:
+    print(transition["check"], transition["from"], "->", transition["to"])
+
+
+def main() -> None:
+    h = runward.Health("runward.toml", service_id="api", heartbeat_timeout_ms=5000)
+    h.add_check("db", ping, probes=("readiness", "startup"), timeout_ms=1000)
+    h.add_check("search", search, critical=False, mode="on_demand", ttl_ms=2000)
+    h.add_check("dict", as_dict, affected_endpoints=["/api"])
+    h.add_check("none", lambda: None)
+    h.on_transition(on_change)
+    h.start()
+    state: runward._runward.CheckState = h.refresh("db")
+    failures: int = state["consecutive_failures"]
+    status: str = h.status("readiness")
+    report: Dict[str, Any] = h.report(detail="status")
+    text: str = h.table() + h.verbose("liveness") + h.prometheus()
+    doctor: Dict[str, Any] = h.doctor(fix=True)
+    total: float = h.add_value("jobs", 1)
+    h.set_value("queue", 3.5)
+    h.heartbeat()
+    h.close_gate("maintenance", "migration")
+    h.open_gate("maintenance")
+    names: List[str] = h.check_names + h.warnings
+    code, headers, body = h.handle("/readyz", "verbose", None, True, details="public")
+    with h.serve("127.0.0.1:0", details="token", token="t") as server:
+        url: str = server.url
+        port: int = server.port
+    server.shutdown(drain_ms=100)
+    app = HealthApp(h, details="loopback")
+    try:
+        h.refresh("missing")
+    except runward.NotFoundError as exc:
+        print(exc.kind, exc.location)
+    except runward.RunwardError:
+        raise
+    print(failures, status, report, text, doctor, total, names, code, headers, body, url, port, app)
+
+
+async def amain(h: runward.Health) -> None:
+    await h.refresh_all_async()
+    state = await h.refresh_async("db")
+    doctor = await h.doctor_async()
+    print(state["status"], doctor["status"])
