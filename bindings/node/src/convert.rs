@@ -10,7 +10,8 @@ use napi_derive::napi;
 use runward::config::DetailPolicy;
 use runward::health::render::Detail;
 use runward::health::{
-    CheckSpec, DependencyState, OutageClass, Outcome, Probe, ProbeKind, Schedule, Status, Transition,
+    CheckSpec, DependencyState, OutageClass, Outcome, Probe, ProbeKind, Schedule, Status,
+    Transition,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -20,10 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Reads an options object; `None`, `undefined` and `null` give the defaults.
-pub(crate) fn options<T: DeserializeOwned + Default>(what: &str, value: Option<Value>) -> runward::Result<T> {
+pub(crate) fn options<T: DeserializeOwned + Default>(
+    what: &str,
+    value: Option<Value>,
+) -> runward::Result<T> {
     match value {
         None | Some(Value::Null) => Ok(T::default()),
-        Some(value) => serde_json::from_value(value).map_err(|e| invalid(format!("invalid {what}: {e}"))),
+        Some(value) => {
+            serde_json::from_value(value).map_err(|e| invalid(format!("invalid {what}: {e}")))
+        }
     }
 }
 
@@ -94,7 +100,12 @@ impl CheckOptions {
     pub(crate) fn spec(self, name: String, probe: Arc<dyn Probe>) -> runward::Result<CheckSpec> {
         let mut spec = CheckSpec::new(name, probe);
         if let Some(kinds) = self.probes {
-            spec = spec.kinds(kinds.iter().map(|k| k.parse::<ProbeKind>()).collect::<runward::Result<Vec<_>>>()?);
+            spec = spec.kinds(
+                kinds
+                    .iter()
+                    .map(|k| k.parse::<ProbeKind>())
+                    .collect::<runward::Result<Vec<_>>>()?,
+            );
         }
         if let Some(critical) = self.critical {
             spec = spec.critical(critical);
@@ -105,15 +116,28 @@ impl CheckOptions {
         let schedule = match self.mode.as_deref().unwrap_or("periodic") {
             "periodic" => {
                 let every = Schedule::every(millis(self.interval_ms.unwrap_or(10_000).max(1)));
-                let Schedule::Periodic { interval, initial_delay, jitter } = every else { unreachable!() };
+                let Schedule::Periodic {
+                    interval,
+                    initial_delay,
+                    jitter,
+                } = every
+                else {
+                    unreachable!()
+                };
                 Schedule::Periodic {
                     interval,
                     initial_delay: self.initial_delay_ms.map_or(initial_delay, millis),
                     jitter: self.jitter_ms.map_or(jitter, millis),
                 }
             }
-            "on_demand" => Schedule::OnDemand { ttl: millis(self.ttl_ms.unwrap_or(5_000)) },
-            other => return Err(invalid(format!("`mode` is `{other}`: expected one of periodic, on_demand"))),
+            "on_demand" => Schedule::OnDemand {
+                ttl: millis(self.ttl_ms.unwrap_or(5_000)),
+            },
+            other => {
+                return Err(invalid(format!(
+                    "`mode` is `{other}`: expected one of periodic, on_demand"
+                )));
+            }
         };
         spec = spec.schedule(schedule);
         if let Some(ms) = self.max_age_ms {
@@ -273,7 +297,9 @@ pub(crate) fn detail(detail: Option<&str>) -> runward::Result<Detail> {
     match detail.unwrap_or("full") {
         "full" => Ok(Detail::Full),
         "status" => Ok(Detail::StatusOnly),
-        other => Err(invalid(format!("`detail` is `{other}`: expected one of full, status"))),
+        other => Err(invalid(format!(
+            "`detail` is `{other}`: expected one of full, status"
+        ))),
     }
 }
 
@@ -310,10 +336,16 @@ struct ResultObject {
 /// details? }`); a throw or rejection fails with its message.
 pub(crate) fn outcome_from_reply(json: &str) -> Outcome {
     match serde_json::from_str::<Reply>(json) {
-        Ok(Reply { ok: true, value, .. }) => outcome_from_value(value),
-        Ok(Reply { ok: false, error, .. }) => {
-            Outcome::fail(error.filter(|e| !e.is_empty()).unwrap_or_else(|| "the check threw".into()))
-        }
+        Ok(Reply {
+            ok: true, value, ..
+        }) => outcome_from_value(value),
+        Ok(Reply {
+            ok: false, error, ..
+        }) => Outcome::fail(
+            error
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| "the check threw".into()),
+        ),
         Err(e) => Outcome::fail(format!("the check's reply could not be read: {e}")),
     }
 }
@@ -338,7 +370,10 @@ fn outcome_from_value(value: Option<Value>) -> Outcome {
         Ok(result) => result,
         Err(e) => return Outcome::fail(format!("the check returned an invalid result: {e}")),
     };
-    let mut outcome = Outcome { status: result.status, ..Outcome::default() };
+    let mut outcome = Outcome {
+        status: result.status,
+        ..Outcome::default()
+    };
     if let Some(output) = result.output {
         outcome = outcome.with_output(output);
     }
@@ -368,8 +403,14 @@ mod tests {
     #[test]
     fn plain_values_map_to_pass_and_fail() {
         assert_eq!(outcome_from_reply(r#"{"ok":true}"#).status, Status::Pass);
-        assert_eq!(outcome_from_reply(r#"{"ok":true,"value":true}"#).status, Status::Pass);
-        assert_eq!(outcome_from_reply(r#"{"ok":true,"value":null}"#).status, Status::Pass);
+        assert_eq!(
+            outcome_from_reply(r#"{"ok":true,"value":true}"#).status,
+            Status::Pass
+        );
+        assert_eq!(
+            outcome_from_reply(r#"{"ok":true,"value":null}"#).status,
+            Status::Pass
+        );
         let fail = outcome_from_reply(r#"{"ok":true,"value":false}"#);
         assert_eq!(fail.status, Status::Fail);
         assert_eq!(fail.output.as_deref(), Some("the check returned false"));
@@ -415,11 +456,16 @@ mod tests {
 
     #[test]
     fn check_options_reject_unknown_keys_and_modes() {
-        let err = options::<CheckOptions>("check options", Some(serde_json::json!({ "timeoutMS": 5 }))).unwrap_err();
+        let err =
+            options::<CheckOptions>("check options", Some(serde_json::json!({ "timeoutMS": 5 })))
+                .unwrap_err();
         assert_eq!(err.kind(), runward::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("timeoutMS"), "{err}");
         let probe = runward::health::probe_fn(|_| async { Outcome::pass() });
-        let opts = CheckOptions { mode: Some("sometimes".into()), ..Default::default() };
+        let opts = CheckOptions {
+            mode: Some("sometimes".into()),
+            ..Default::default()
+        };
         let err = opts.spec("x".into(), probe).unwrap_err();
         assert!(err.to_string().contains("periodic, on_demand"), "{err}");
     }

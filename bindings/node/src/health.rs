@@ -1,15 +1,15 @@
 //! The `Health` class: a core health registry, built from a configuration file and from code.
 
 use crate::convert::{
-    self, CheckOptions, DoctorOptions, EndpointOverrides, HealthOptions, ProbeRequest, ProbeResponse, ServeOptions,
-    millis,
+    self, CheckOptions, DoctorOptions, EndpointOverrides, HealthOptions, ProbeRequest,
+    ProbeResponse, ServeOptions, millis,
 };
 use crate::error::{OrThrow, invalid, throwable};
 use crate::probe::{CheckFn, JsProbe, TransitionFn, transition_hook};
-use crate::server::{HealthServer, SharedServer};
 use crate::runtime;
-use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, ToNapiValue};
+use crate::server::{HealthServer, SharedServer};
 use napi::Env;
+use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, ToNapiValue};
 use napi_derive::napi;
 use runward::config::Config;
 use runward::health::endpoints::{self, EndpointOptions};
@@ -66,7 +66,10 @@ impl Pending {
         if let Some(values) = values {
             builder = builder.values(values);
         }
-        self.specs.iter().cloned().fold(builder, RegistryBuilder::check)
+        self.specs
+            .iter()
+            .cloned()
+            .fold(builder, RegistryBuilder::check)
     }
 
     /// Builds a registry that is never started, to validate the checks and read warnings.
@@ -104,12 +107,14 @@ where
     F: Future<Output = runward::Result<V>> + Send + 'static,
     M: FnOnce(V) -> napi::Result<T> + 'static,
 {
-    AsyncBlockBuilder::build_with_map(env, async move { Ok(fut.await) }, move |env, result: runward::Result<V>| {
-        match result {
+    AsyncBlockBuilder::build_with_map(
+        env,
+        async move { Ok(fut.await) },
+        move |env, result: runward::Result<V>| match result {
             Ok(value) => map(value),
             Err(err) => Err(throwable(&env, &err)),
-        }
-    })
+        },
+    )
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> napi::Result<Value> {
@@ -139,7 +144,10 @@ impl Health {
                 version: config.service.version.clone(),
                 release_id: config.service.release.clone(),
                 description: config.service.description.clone(),
-                heartbeat_timeout: config.health.heartbeat_timeout_ms.map(Duration::from_millis),
+                heartbeat_timeout: config
+                    .health
+                    .heartbeat_timeout_ms
+                    .map(Duration::from_millis),
             };
             endpoint = config.endpoint_options();
             addr = config.server.addr.clone();
@@ -150,7 +158,10 @@ impl Health {
         s.version = options.version.or(s.version.take());
         s.release_id = options.release_id.or(s.release_id.take());
         s.description = options.description.or(s.description.take());
-        s.heartbeat_timeout = options.heartbeat_timeout_ms.map(millis).or(s.heartbeat_timeout);
+        s.heartbeat_timeout = options
+            .heartbeat_timeout_ms
+            .map(millis)
+            .or(s.heartbeat_timeout);
         pending.trial()?;
         Ok(Health {
             state: State::Pending(pending),
@@ -164,7 +175,13 @@ impl Health {
 
     /// Adds a check whose probe is a wrapped JavaScript function (see `index.js`).
     #[napi(js_name = "_addCheck", skip_typescript)]
-    pub fn add_check(&mut self, env: Env, name: String, check: CheckFn, options: Option<Value>) -> napi::Result<()> {
+    pub fn add_check(
+        &mut self,
+        env: Env,
+        name: String,
+        check: CheckFn,
+        options: Option<Value>,
+    ) -> napi::Result<()> {
         self.add(name, check, options).or_throw(&env)
     }
 
@@ -250,20 +267,37 @@ impl Health {
     #[napi(ts_args_type = "kind?: ProbeKindName", ts_return_type = "CheckStatus")]
     pub fn status(&mut self, env: Env, kind: Option<String>) -> napi::Result<String> {
         let kind = convert::kind_or_readiness(kind.as_deref()).or_throw(&env)?;
-        Ok(self.registry().or_throw(&env)?.status(kind).as_str().to_owned())
+        Ok(self
+            .registry()
+            .or_throw(&env)?
+            .status(kind)
+            .as_str()
+            .to_owned())
     }
 
     /// The status of one check; throws with code `not_found` for an unknown name.
     #[napi(ts_return_type = "CheckStatus")]
     pub fn check_status(&mut self, env: Env, name: String) -> napi::Result<String> {
         let registry = self.registry().or_throw(&env)?;
-        Ok(registry.check_status(&name).or_throw(&env)?.as_str().to_owned())
+        Ok(registry
+            .check_status(&name)
+            .or_throw(&env)?
+            .as_str()
+            .to_owned())
     }
 
     /// The health+json report of a probe, or of every check when `kind` is omitted.
     /// `detail: 'status'` gives what anonymous HTTP callers see.
-    #[napi(ts_args_type = "kind?: ProbeKindName | null, detail?: 'full' | 'status'", ts_return_type = "HealthJson")]
-    pub fn report(&mut self, env: Env, kind: Option<String>, detail: Option<String>) -> napi::Result<Value> {
+    #[napi(
+        ts_args_type = "kind?: ProbeKindName | null, detail?: 'full' | 'status'",
+        ts_return_type = "HealthJson"
+    )]
+    pub fn report(
+        &mut self,
+        env: Env,
+        kind: Option<String>,
+        detail: Option<String>,
+    ) -> napi::Result<Value> {
         let kind = convert::kind_or_all(kind.as_deref()).or_throw(&env)?;
         let detail = convert::detail(detail.as_deref()).or_throw(&env)?;
         let registry = self.registry().or_throw(&env)?;
@@ -282,7 +316,12 @@ impl Health {
 
     /// Kubernetes-style `?verbose` text of a probe, or of every check when `kind` is omitted.
     #[napi(ts_args_type = "kind?: ProbeKindName | null, detail?: 'full' | 'status'")]
-    pub fn verbose(&mut self, env: Env, kind: Option<String>, detail: Option<String>) -> napi::Result<String> {
+    pub fn verbose(
+        &mut self,
+        env: Env,
+        kind: Option<String>,
+        detail: Option<String>,
+    ) -> napi::Result<String> {
         let kind = convert::kind_or_all(kind.as_deref()).or_throw(&env)?;
         let detail = convert::detail(detail.as_deref()).or_throw(&env)?;
         let registry = self.registry().or_throw(&env)?;
@@ -298,14 +337,19 @@ impl Health {
 
     /// Runs every check now, explains failures and, with `fix: true`, applies the fixers of
     /// failing checks and runs them again. Resolves to the core's doctor report.
-    #[napi(ts_args_type = "options?: DoctorOptions", ts_return_type = "Promise<DoctorReport>")]
+    #[napi(
+        ts_args_type = "options?: DoctorOptions",
+        ts_return_type = "Promise<DoctorReport>"
+    )]
     pub fn doctor(&mut self, env: Env, options: Option<Value>) -> napi::Result<AsyncBlock<Value>> {
         let options: DoctorOptions = convert::options("doctor options", options).or_throw(&env)?;
         let registry = self.registry().or_throw(&env)?;
         let fix = options.fix.unwrap_or(false);
-        promise(&env, async move { Ok(doctor::doctor(&registry, fix).await) }, |report| {
-            to_json(&report)
-        })
+        promise(
+            &env,
+            async move { Ok(doctor::doctor(&registry, fix).await) },
+            |report| to_json(&report),
+        )
     }
 
     /// Records that the event loop is alive; liveness fails once the last heartbeat is older
@@ -370,7 +414,10 @@ impl Health {
     #[napi(getter)]
     pub fn warnings(&self) -> Vec<String> {
         match &self.state {
-            State::Pending(pending) => pending.trial().map(|r| r.warnings().to_vec()).unwrap_or_default(),
+            State::Pending(pending) => pending
+                .trial()
+                .map(|r| r.warnings().to_vec())
+                .unwrap_or_default(),
             State::Built(registry) => registry.warnings().to_vec(),
         }
     }
@@ -387,8 +434,15 @@ impl Health {
     /// Serves `/livez`, `/readyz`, `/readyz/<check>`, `/startupz`, `/healthz` and `/metrics` on
     /// runward's threads, so probes answer while the event loop is busy; starts the periodic
     /// checks. The server keeps the process alive until `shutdown()` or `unref()`.
-    #[napi(ts_args_type = "options?: ServeOptions", ts_return_type = "Promise<HealthServer>")]
-    pub fn serve(&mut self, env: Env, options: Option<Value>) -> napi::Result<AsyncBlock<HealthServer>> {
+    #[napi(
+        ts_args_type = "options?: ServeOptions",
+        ts_return_type = "Promise<HealthServer>"
+    )]
+    pub fn serve(
+        &mut self,
+        env: Env,
+        options: Option<Value>,
+    ) -> napi::Result<AsyncBlock<HealthServer>> {
         let options: ServeOptions = convert::options("serve options", options).or_throw(&env)?;
         let registry = self.registry().or_throw(&env)?;
         let addr = options.addr.unwrap_or_else(|| self.addr.clone());
@@ -400,17 +454,25 @@ impl Health {
         self.servers.push(slot.clone());
         let keep_alive = HealthServer::keep_alive(&env)?;
         let drain = self.drain;
-        promise(&env, async move { Server::bind(registry, &addr, endpoint).await }, move |server| {
-            Ok(HealthServer::new(server, slot, keep_alive, drain))
-        })
+        promise(
+            &env,
+            async move { Server::bind(registry, &addr, endpoint).await },
+            move |server| Ok(HealthServer::new(server, slot, keep_alive, drain)),
+        )
     }
 
     /// Answers one probe request from the snapshot, as the HTTP server would: the core's
     /// status code, headers and body. `options` override the configuration's detail policy.
     #[napi(ts_args_type = "request: ProbeRequest, options?: EndpointOverrides")]
-    pub fn handle(&mut self, env: Env, request: ProbeRequest, options: Option<Value>) -> napi::Result<ProbeResponse> {
+    pub fn handle(
+        &mut self,
+        env: Env,
+        request: ProbeRequest,
+        options: Option<Value>,
+    ) -> napi::Result<ProbeResponse> {
         let registry = self.registry().or_throw(&env)?;
-        let options: EndpointOverrides = convert::options("handler options", options).or_throw(&env)?;
+        let options: EndpointOverrides =
+            convert::options("handler options", options).or_throw(&env)?;
         let overridden;
         let endpoint = if options.details.is_none() && options.token.is_none() {
             &self.endpoint
@@ -435,6 +497,10 @@ impl Health {
             ("content-type".to_owned(), answer.content_type.to_owned()),
             ("cache-control".to_owned(), answer.cache_control),
         ]);
-        Ok(ProbeResponse { status: u32::from(answer.status), headers, body: answer.body })
+        Ok(ProbeResponse {
+            status: u32::from(answer.status),
+            headers,
+            body: answer.body,
+        })
     }
 }

@@ -36,5 +36,8 @@ mod runtime {
 /// The paths the probe endpoints answer; `{check}` stands for one check name.
 #[napi]
 pub fn probe_paths() -> Vec<String> {
-    runward::health::endpoints::PATHS.iter().map(|p| (*p).to_owned()).collect()
+    runward::health::endpoints::PATHS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect()
 }

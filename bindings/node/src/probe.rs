@@ -9,13 +9,16 @@ use crate::convert::{ProbeContext, TransitionEvent, outcome_from_reply};
 use async_trait::async_trait;
 use napi::Status;
 use napi::bindgen_prelude::Promise;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue};
+use napi::threadsafe_function::{
+    ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
+};
 use runward::health::{CheckContext, Outcome, Probe, Transition};
 use std::sync::Arc;
 
 /// A wrapped JavaScript check: `(ctx) => Promise<string>`, never throwing or rejecting.
 /// Weak, so a registered check does not keep the process alive.
-pub(crate) type CheckFn = ThreadsafeFunction<ProbeContext, Promise<String>, ProbeContext, Status, false, true>;
+pub(crate) type CheckFn =
+    ThreadsafeFunction<ProbeContext, Promise<String>, ProbeContext, Status, false, true>;
 
 /// An `onTransition` callback. Weak, like [`CheckFn`].
 pub(crate) type TransitionFn =
@@ -29,7 +32,10 @@ pub(crate) struct JsProbe {
 
 impl JsProbe {
     pub(crate) fn new(call: CheckFn, local: bool) -> Self {
-        JsProbe { call: Arc::new(call), local }
+        JsProbe {
+            call: Arc::new(call),
+            local,
+        }
     }
 }
 
@@ -41,19 +47,33 @@ impl Probe for JsProbe {
             name: ctx.name().to_owned(),
             timeout_ms: u32::try_from(ctx.timeout().as_millis()).unwrap_or(u32::MAX),
         };
-        let status = self.call.call_with_return_value(args, ThreadsafeFunctionCallMode::NonBlocking, move |ret, _env| {
-            // Runs on the JavaScript thread: keep napi errors (which may hold JavaScript
-            // references) on it, and send only their text.
-            let _ = tx.send(ret.map_err(|e| e.reason.clone()));
-            Ok(())
-        });
+        let status = self.call.call_with_return_value(
+            args,
+            ThreadsafeFunctionCallMode::NonBlocking,
+            move |ret, _env| {
+                // Runs on the JavaScript thread: keep napi errors (which may hold JavaScript
+                // references) on it, and send only their text.
+                let _ = tx.send(ret.map_err(|e| e.reason.clone()));
+                Ok(())
+            },
+        );
         if status != Status::Ok {
-            return Outcome::fail(format!("the JavaScript check could not be called ({status}): the event loop is closing"));
+            return Outcome::fail(format!(
+                "the JavaScript check could not be called ({status}): the event loop is closing"
+            ));
         }
         let promise = match rx.await {
             Ok(Ok(promise)) => promise,
-            Ok(Err(reason)) => return Outcome::fail(format!("the JavaScript check did not return a promise: {reason}")),
-            Err(_) => return Outcome::fail("the JavaScript check was dropped before it ran: the event loop is closing"),
+            Ok(Err(reason)) => {
+                return Outcome::fail(format!(
+                    "the JavaScript check did not return a promise: {reason}"
+                ));
+            }
+            Err(_) => {
+                return Outcome::fail(
+                    "the JavaScript check was dropped before it ran: the event loop is closing",
+                );
+            }
         };
         match promise.await {
             Ok(reply) => outcome_from_reply(&reply),
@@ -67,8 +87,13 @@ impl Probe for JsProbe {
 }
 
 /// A core transition hook that calls a JavaScript callback on the JavaScript thread.
-pub(crate) fn transition_hook(callback: TransitionFn) -> impl Fn(&Transition) + Send + Sync + 'static {
+pub(crate) fn transition_hook(
+    callback: TransitionFn,
+) -> impl Fn(&Transition) + Send + Sync + 'static {
     move |transition: &Transition| {
-        callback.call(TransitionEvent::from(transition), ThreadsafeFunctionCallMode::NonBlocking);
+        callback.call(
+            TransitionEvent::from(transition),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
     }
 }

@@ -30,13 +30,24 @@ pub struct HealthServer {
 }
 
 impl HealthServer {
-    pub(crate) fn new(server: Server, slot: SharedServer, keep_alive: KeepAlive, drain: Duration) -> Self {
+    pub(crate) fn new(
+        server: Server,
+        slot: SharedServer,
+        keep_alive: KeepAlive,
+        drain: Duration,
+    ) -> Self {
         let addr = server.local_addr();
         // Fresh slot: nothing else holds the lock yet.
         if let Ok(mut guard) = slot.try_lock() {
             *guard = Some(server);
         }
-        HealthServer { addr, server: slot, keep_alive: Some(keep_alive), drain, stopping: false }
+        HealthServer {
+            addr,
+            server: slot,
+            keep_alive: Some(keep_alive),
+            drain,
+            stopping: false,
+        }
     }
 
     pub(crate) fn keep_alive(env: &Env) -> napi::Result<KeepAlive> {
@@ -70,9 +81,13 @@ impl HealthServer {
     /// The core's shutdown sequence: readiness fails at once while liveness keeps passing;
     /// the server answers until `markDrained()` or `drainMs` passes, then stops. Resolves
     /// when it has stopped; calling it again resolves at once.
-    #[napi(ts_args_type = "options?: ShutdownOptions", ts_return_type = "Promise<void>")]
+    #[napi(
+        ts_args_type = "options?: ShutdownOptions",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn shutdown(&mut self, env: Env, options: Option<Value>) -> napi::Result<AsyncBlock<()>> {
-        let options: ShutdownOptions = convert::options("shutdown options", options).or_throw(&env)?;
+        let options: ShutdownOptions =
+            convert::options("shutdown options", options).or_throw(&env)?;
         let drain = options.drain_ms.map_or(self.drain, millis);
         let slot = self.server.clone();
         // The pending promise keeps the event loop alive until the server has stopped.
