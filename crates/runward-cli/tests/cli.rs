@@ -29,7 +29,8 @@ probes = ["readiness"]
 [[checks]]
 name = "enrichment"
 kind = "tcp"
-address = "127.0.0.1:9"
+host = "127.0.0.1"
+port = 9
 critical = false
 timeout_ms = 500
 "#;
@@ -61,7 +62,7 @@ fn check_json_is_health_json() {
     assert_eq!(json["status"], "warn");
     assert_eq!(json["serviceId"], "cli-test");
     assert_eq!(json["checks"]["db:responseTime"][0]["status"], "pass");
-    assert_eq!(json["checks"]["enrichment:responseTime"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["checks"]["enrichment:status"].as_array().map(Vec::len), Some(1));
     settings(tmp.path()).bind(|| insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout)));
 }
 
@@ -87,7 +88,7 @@ fn malformed_config_names_file_line_and_key() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("runward.toml:4:"), "{stderr}");
-    assert!(stderr.contains("path"), "{stderr}");
+    assert!(stderr.contains("`path`: invalid type: integer `42`"), "{stderr}");
 
     fs::write(tmp.path().join("runward.toml"), "[[checks]]\nname = \"x\"\nkind = \"carrier-pigeon\"\n").unwrap();
     let out = runward().current_dir(tmp.path()).args(["check"]).output().unwrap();

@@ -145,6 +145,9 @@ pub fn doctor_text(report: &DoctorReport) -> String {
             Status::Fail | Status::Unknown => "FAIL",
         };
         let _ = write!(out, "{mark} {}", check.name);
+        if !check.critical && !check.status.is_ok() {
+            out.push_str(" (optional)");
+        }
         if let Some(output) = &check.output {
             let _ = write!(out, ": {output}");
         }

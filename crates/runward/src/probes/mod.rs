@@ -62,9 +62,16 @@ impl Built {
 ///
 /// Errors name the unknown kind and list the known ones, or say which parameter is wrong.
 pub fn build(kind: &str, params: toml::Table, ctx: &BuildContext) -> Result<Built> {
+    // Errors lead with the offending key in backticks, so the caller can point at its line.
     fn parse<T: serde::de::DeserializeOwned>(kind: &str, params: toml::Table) -> Result<T> {
-        params.try_into().map_err(|e: toml::de::Error| {
-            Error::config(format!("invalid `{kind}` check: {}", e.message().trim()))
+        serde_path_to_error::deserialize(toml::Value::Table(params)).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.into_inner().message().trim().to_owned();
+            if path.is_empty() || path == "." {
+                Error::config(format!("{message} (in a `{kind}` check)"))
+            } else {
+                Error::config(format!("`{path}`: {message} (in a `{kind}` check)"))
+            }
         })
     }
     Ok(match kind {
