@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Installs what runward's build and tests need, idempotently. Sourced by setup.sh and test.sh;
-# run it directly to install everything.
+# Installs the system packages runward's tests need, idempotently. Sourced by setup.sh and
+# test.sh; the Python and Node suites install their own packages (bindings/*/run-tests.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -34,33 +33,6 @@ install_system() {
   command -v promtool >/dev/null 2>&1 || apt_install prometheus
 }
 
-# A virtualenv with maturin, pytest and the Python test dependencies.
-install_python() {
-  if [ ! -x "$VENV/bin/python" ]; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-  fi
-  local stamp="$VENV/.requirements-stamp"
-  local req="$ROOT/bindings/python/requirements-test.txt"
-  if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
-    log "pip install -r bindings/python/requirements-test.txt"
-    "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -r "$req"
-    touch "$stamp"
-  fi
-}
-
-# The Node binding's npm dependencies (napi CLI, TypeScript).
-install_node() {
-  local dir="$ROOT/bindings/node"
-  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    log "npm ci in bindings/node"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
-}
-
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   install_system
-  install_python
-  install_node
 fi

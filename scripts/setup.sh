@@ -6,8 +6,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/install.sh"
 
 install_system
-install_python
-install_node
 
 log "building the runward CLI"
 cargo build --quiet -p runward-cli --manifest-path "$ROOT/Cargo.toml"

@@ -27,14 +27,12 @@ suite_cli() {
 }
 
 suite_python() {
-  install_python
-  log "python: maturin develop + pytest"
-  VENV="$VENV" bash bindings/python/run-tests.sh
+  log "python: maturin develop + pytest (packages into .venv)"
+  bash bindings/python/run-tests.sh
 }
 
 suite_node() {
-  install_node
-  log "node: napi build + node --test + tsc"
+  log "node: napi build + node --test + tsc (packages into bindings/node/node_modules)"
   bash bindings/node/run-tests.sh
 }
 
