@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Node binding and runs its tests and type checks. Exits non-zero on any failure.
+# Builds the Node binding and runs its tests (Rust unit tests of the conversions, node:test
+# suites) and the TypeScript check. Exits non-zero on any failure.
 #
 #   bindings/node/run-tests.sh            debug build (fast), tests, typecheck
 #   RELEASE=1 bindings/node/run-tests.sh  release build
@@ -33,6 +34,7 @@ if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1 \
   fi
 fi
 
+cargo test -p runward-node --quiet
 node --test __test__/
 npx tsc --noEmit -p __test__/tsconfig.json
 echo "node binding: tests and typecheck passed"
