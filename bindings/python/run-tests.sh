@@ -3,7 +3,7 @@
 #
 #   bindings/python/run-tests.sh [pytest arguments...]
 #
-# The virtualenv is $RUNWARD_VENV (default: <repo>/.venv), created with $PYTHON (default:
+# The virtualenv is $RUNWARD_VENV or $VENV (default: <repo>/.venv), created with $PYTHON (default:
 # python3) when missing; requirements-test.txt is installed when it changed. Cargo builds into
 # $CARGO_TARGET_DIR (default: <repo>/target, shared with the workspace). Exits non-zero when
 # the build or any test fails.
@@ -11,7 +11,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-venv="${RUNWARD_VENV:-$root/.venv}"
+venv="${RUNWARD_VENV:-${VENV:-$root/.venv}}"
 
 if [ ! -x "$venv/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$venv"

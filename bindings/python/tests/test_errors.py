@@ -77,6 +77,7 @@ def test_io_error_keeps_the_os_error_as_cause() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:.*fork\\(\\) may lead to deadlocks:DeprecationWarning")
 def test_objects_refuse_to_work_after_fork() -> None:
     h = runward.Health()
     h.add_check("c", lambda: True)
