@@ -28,7 +28,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 probe_fn(move |_| {
                     let n = depth.load(Ordering::Relaxed);
                     async move {
-                        let outcome = if n > 1000 { Outcome::warn("backlog above 1000") } else { Outcome::pass() };
+                        let outcome = if n > 1000 {
+                            Outcome::warn("backlog above 1000")
+                        } else {
+                            Outcome::pass()
+                        };
                         outcome.with_observed("count", n, None)
                     }
                 }),
@@ -47,14 +51,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on http://{}", listener.local_addr()?);
 
     let shutdown_registry = registry.clone();
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            shutdown_registry.begin_shutdown();
-            // Let load balancers see readiness fail before in-flight work stops.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            shutdown_registry.mark_drained();
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown_registry.begin_shutdown();
+        // Let load balancers see readiness fail before in-flight work stops.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        shutdown_registry.mark_drained();
+    })
+    .await?;
     Ok(())
 }

@@ -46,9 +46,18 @@ fn setup() -> tempfile::TempDir {
 fn check_prints_a_table_and_exits_by_status() {
     let tmp = setup();
     fs::create_dir(tmp.path().join("data")).unwrap();
-    let out = runward().current_dir(tmp.path()).args(["check"]).output().unwrap();
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["check"])
+        .output()
+        .unwrap();
     // The optional dependency is down: warn, exit 3.
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     settings(tmp.path()).bind(|| insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout)));
 }
 
@@ -56,49 +65,105 @@ fn check_prints_a_table_and_exits_by_status() {
 fn check_json_is_health_json() {
     let tmp = setup();
     fs::create_dir(tmp.path().join("data")).unwrap();
-    let out = runward().current_dir(tmp.path()).args(["check", "--json", "--kind", "readiness"]).output().unwrap();
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["check", "--json", "--kind", "readiness"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["status"], "warn");
     assert_eq!(json["serviceId"], "cli-test");
     assert_eq!(json["checks"]["db:responseTime"][0]["status"], "pass");
-    assert_eq!(json["checks"]["enrichment:status"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        json["checks"]["enrichment:status"].as_array().map(Vec::len),
+        Some(1)
+    );
     settings(tmp.path()).bind(|| insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout)));
 }
 
 #[test]
 fn doctor_explains_and_fixes() {
     let tmp = setup();
-    let out = runward().current_dir(tmp.path()).args(["doctor", "--json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "the missing data directory fails");
-    settings(tmp.path()).bind(|| insta::assert_snapshot!("doctor_before_fix", String::from_utf8_lossy(&out.stdout)));
-    assert!(!tmp.path().join("data").exists(), "doctor without --fix changes nothing");
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the missing data directory fails"
+    );
+    settings(tmp.path()).bind(|| {
+        insta::assert_snapshot!("doctor_before_fix", String::from_utf8_lossy(&out.stdout))
+    });
+    assert!(
+        !tmp.path().join("data").exists(),
+        "doctor without --fix changes nothing"
+    );
 
-    let out = runward().current_dir(tmp.path()).args(["doctor", "--fix"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["doctor", "--fix"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(tmp.path().join("data").is_dir());
-    settings(tmp.path()).bind(|| insta::assert_snapshot!("doctor_after_fix", String::from_utf8_lossy(&out.stdout)));
+    settings(tmp.path())
+        .bind(|| insta::assert_snapshot!("doctor_after_fix", String::from_utf8_lossy(&out.stdout)));
 }
 
 #[test]
 fn malformed_config_names_file_line_and_key() {
     let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("runward.toml"), "[[checks]]\nname = \"db\"\nkind = \"sqlite\"\npath = 42\n").unwrap();
-    let out = runward().current_dir(tmp.path()).args(["check"]).output().unwrap();
+    fs::write(
+        tmp.path().join("runward.toml"),
+        "[[checks]]\nname = \"db\"\nkind = \"sqlite\"\npath = 42\n",
+    )
+    .unwrap();
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("runward.toml:4:"), "{stderr}");
-    assert!(stderr.contains("`path`: invalid type: integer `42`"), "{stderr}");
+    assert!(
+        stderr.contains("`path`: invalid type: integer `42`"),
+        "{stderr}"
+    );
 
-    fs::write(tmp.path().join("runward.toml"), "[[checks]]\nname = \"x\"\nkind = \"carrier-pigeon\"\n").unwrap();
-    let out = runward().current_dir(tmp.path()).args(["check"]).output().unwrap();
+    fs::write(
+        tmp.path().join("runward.toml"),
+        "[[checks]]\nname = \"x\"\nkind = \"carrier-pigeon\"\n",
+    )
+    .unwrap();
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("runward.toml:3:"), "{stderr}");
-    assert!(stderr.contains("unknown check kind `carrier-pigeon`: expected one of http, tcp"), "{stderr}");
+    assert!(
+        stderr.contains("unknown check kind `carrier-pigeon`: expected one of http, tcp"),
+        "{stderr}"
+    );
 
     fs::write(tmp.path().join("runward.toml"), "[service\nid = 1\n").unwrap();
-    let out = runward().current_dir(tmp.path()).args(["doctor"]).output().unwrap();
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["doctor"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("runward.toml:1:"));
 }
@@ -106,7 +171,11 @@ fn malformed_config_names_file_line_and_key() {
 #[test]
 fn a_missing_config_file_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = runward().current_dir(tmp.path()).args(["--config", "nope.toml", "check"]).output().unwrap();
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["--config", "nope.toml", "check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read configuration `nope.toml`"));
 }
@@ -114,11 +183,24 @@ fn a_missing_config_file_is_a_clear_error() {
 #[test]
 fn without_a_config_runs_on_embedded_defaults() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = runward().current_dir(tmp.path()).args(["check", "--kind", "readiness"]).output().unwrap();
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["check", "--kind", "readiness"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "state dir missing at first");
     assert!(String::from_utf8_lossy(&out.stdout).contains("state-dir"));
-    let out = runward().current_dir(tmp.path()).args(["doctor", "--fix"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = runward()
+        .current_dir(tmp.path())
+        .args(["doctor", "--fix"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(tmp.path().join(".runward").is_dir());
 }
 

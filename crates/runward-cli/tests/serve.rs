@@ -39,7 +39,11 @@ fn dependency(hang: Arc<AtomicBool>) -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Serve(Child);
@@ -107,7 +111,10 @@ probes = ["readiness"]
         assert!(t.elapsed() < fast, "a probe request took {:?}", t.elapsed());
         code == 503
     });
-    assert!(started.elapsed() >= Duration::from_millis(250), "failed before the deadline passed");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "failed before the deadline passed"
+    );
     let (code, body) = get(&addr, "/readyz/api", fast);
     assert_eq!(code, 503);
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -120,18 +127,31 @@ probes = ["readiness"]
 
     // It recovers.
     hang.store(false, Ordering::SeqCst);
-    wait_until("readyz turns 200 again", Duration::from_secs(5), || get(&addr, "/readyz", fast).0 == 200);
+    wait_until("readyz turns 200 again", Duration::from_secs(5), || {
+        get(&addr, "/readyz", fast).0 == 200
+    });
 
     // Metrics never run a check and count probe requests.
     let (code, metrics) = get(&addr, "/metrics", fast);
     assert_eq!(code, 200);
-    assert!(metrics.contains("runward_check_timeouts_total{check=\"api\"}"), "{metrics}");
+    assert!(
+        metrics.contains("runward_check_timeouts_total{check=\"api\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("runward_probe_requests_total{endpoint=\"/readyz\",code=\"503\"}"));
 
     // SIGTERM: readiness fails at once, liveness keeps passing during the drain, then exit 0.
     let pid = serve.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    wait_until("readyz fails after SIGTERM", Duration::from_secs(2), || get(&addr, "/readyz", fast).0 == 503);
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until("readyz fails after SIGTERM", Duration::from_secs(2), || {
+        get(&addr, "/readyz", fast).0 == 503
+    });
     assert_eq!(get(&addr, "/livez", fast).0, 200);
     let exit = loop {
         if let Some(status) = serve.0.try_wait().unwrap() {

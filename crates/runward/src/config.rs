@@ -189,25 +189,41 @@ struct RawConfig {
 
 /// Keys every check accepts, besides its kind's own.
 const COMMON_KEYS: &[&str] = &[
-    "name", "kind", "probes", "critical", "timeout_ms", "interval_ms", "initial_delay_ms", "jitter_ms",
-    "mode", "ttl_ms", "max_age_ms", "failure_threshold", "success_threshold", "component_type",
-    "affected_endpoints", "remediation",
+    "name",
+    "kind",
+    "probes",
+    "critical",
+    "timeout_ms",
+    "interval_ms",
+    "initial_delay_ms",
+    "jitter_ms",
+    "mode",
+    "ttl_ms",
+    "max_age_ms",
+    "failure_threshold",
+    "success_threshold",
+    "component_type",
+    "affected_endpoints",
+    "remediation",
 ];
 
 impl Config {
     /// The embedded default: state under `./.runward/`, checked for being writable (with a
     /// fixer that creates it) and for free disk space.
     pub fn embedded_default() -> Config {
-        Config::parse(EMBEDDED_DEFAULT, None, Path::new(".")).expect("the embedded default configuration is valid")
+        Config::parse(EMBEDDED_DEFAULT, None, Path::new("."))
+            .expect("the embedded default configuration is valid")
     }
 
     /// Reads and validates a configuration file.
     pub fn load(path: impl AsRef<Path>) -> Result<Config> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::io(format!("cannot read configuration `{}`", path.display()), e)
-        })?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read configuration `{}`", path.display()), e))?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Config::parse(&text, Some(path), base)
     }
 
@@ -224,7 +240,10 @@ impl Config {
     pub fn parse(text: &str, file: Option<&Path>, base_dir: &Path) -> Result<Config> {
         let locate = |offset: usize| location(text, file, offset);
         let raw: RawConfig = toml::from_str(text).map_err(|e: toml::de::Error| {
-            let loc = e.span().map(|s| locate(s.start)).unwrap_or_else(|| locate(0));
+            let loc = e
+                .span()
+                .map(|s| locate(s.start))
+                .unwrap_or_else(|| locate(0));
             Error::config(e.message().trim().to_owned()).with_location(loc)
         })?;
         let mut checks = Vec::with_capacity(raw.checks.len());
@@ -238,12 +257,20 @@ impl Config {
                     return Err(Error::config("`name` must be a string").with_location(locate(at)));
                 }
                 None => {
-                    return Err(Error::config("every [[checks]] entry needs a `name`").with_location(locate(offset)));
+                    return Err(Error::config("every [[checks]] entry needs a `name`")
+                        .with_location(locate(offset)));
                 }
             };
-            checks.push(CheckEntry { name, offset, table });
+            checks.push(CheckEntry {
+                name,
+                offset,
+                table,
+            });
         }
-        let state_dir = raw.state.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let state_dir = raw
+            .state
+            .dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         let config = Config {
             path: file.map(Path::to_path_buf),
             base_dir: base_dir.to_path_buf(),
@@ -251,7 +278,11 @@ impl Config {
             health: raw.health,
             server: raw.server,
             outbound: Arc::new(raw.policy.outbound),
-            state_dir: if state_dir.is_absolute() { state_dir } else { base_dir.join(state_dir) },
+            state_dir: if state_dir.is_absolute() {
+                state_dir
+            } else {
+                base_dir.join(state_dir)
+            },
             checks,
             source: Arc::from(text),
         };
@@ -267,7 +298,10 @@ impl Config {
 
     /// Builds the check specs, with their probes. Errors name the file, line and key.
     pub fn check_specs(&self) -> Result<Vec<CheckSpec>> {
-        let ctx = BuildContext { base_dir: self.base_dir.clone(), outbound: self.outbound.clone() };
+        let ctx = BuildContext {
+            base_dir: self.base_dir.clone(),
+            outbound: self.outbound.clone(),
+        };
         self.checks
             .iter()
             .map(|entry| {
@@ -278,7 +312,8 @@ impl Config {
                         .or_else(|| key_offset(&self.source, entry.offset, "kind"))
                         .unwrap_or(entry.offset);
                     let loc = location(&self.source, self.path.as_deref(), at);
-                    Error::config(format!("check `{}`: {}", entry.name, e.message())).with_location(loc)
+                    Error::config(format!("check `{}`: {}", entry.name, e.message()))
+                        .with_location(loc)
                 })
             })
             .collect()
@@ -316,13 +351,18 @@ impl Config {
 
     /// The bearer token that unlocks details, read from `server.token_env`.
     pub fn server_token(&self) -> Option<String> {
-        std::env::var(&self.server.token_env).ok().filter(|t| !t.is_empty())
+        std::env::var(&self.server.token_env)
+            .ok()
+            .filter(|t| !t.is_empty())
     }
 
     /// The endpoint options (detail policy and token) of `[server]`.
     #[cfg(feature = "server")]
     pub fn endpoint_options(&self) -> crate::health::endpoints::EndpointOptions {
-        crate::health::endpoints::EndpointOptions { details: self.server.details, token: self.server_token() }
+        crate::health::endpoints::EndpointOptions {
+            details: self.server.details,
+            token: self.server_token(),
+        }
     }
 }
 
@@ -330,8 +370,17 @@ fn location(text: &str, file: Option<&Path>, offset: usize) -> Location {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    Location { file: file.map(Path::to_path_buf), line, column }
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    Location {
+        file: file.map(Path::to_path_buf),
+        line,
+        column,
+    }
 }
 
 /// The byte offset of `key = ...` in the table starting at `start`, up to the next header.
@@ -357,7 +406,9 @@ fn get_u64(table: &toml::Table, key: &str) -> Result<Option<u64>> {
     match table.get(key) {
         None => Ok(None),
         Some(toml::Value::Integer(n)) if *n >= 0 => Ok(Some(*n as u64)),
-        Some(_) => Err(Error::config(format!("`{key}` must be a non-negative integer"))),
+        Some(_) => Err(Error::config(format!(
+            "`{key}` must be a non-negative integer"
+        ))),
     }
 }
 
@@ -387,10 +438,16 @@ fn get_strings(table: &toml::Table, key: &str) -> Result<Option<Vec<String>>> {
 fn build_spec(entry: &CheckEntry, ctx: &BuildContext) -> Result<CheckSpec> {
     let table = &entry.table;
     let kind = get_str(table, "kind")?.ok_or_else(|| {
-        Error::config(format!("`kind` is missing: expected one of {}", probes::KINDS.join(", ")))
+        Error::config(format!(
+            "`kind` is missing: expected one of {}",
+            probes::KINDS.join(", ")
+        ))
     })?;
-    let params: toml::Table =
-        table.iter().filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let params: toml::Table = table
+        .iter()
+        .filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let built = probes::build(kind, params, ctx)?;
     let mut spec = CheckSpec::new(entry.name.clone(), built.probe);
     if let Some(fixer) = built.fixer {
@@ -401,7 +458,9 @@ fn build_spec(entry: &CheckEntry, ctx: &BuildContext) -> Result<CheckSpec> {
             .iter()
             .map(|k| {
                 k.parse::<ProbeKind>().map_err(|_| {
-                    Error::config(format!("`probes` has unknown probe `{k}`: expected startup, readiness or liveness"))
+                    Error::config(format!(
+                        "`probes` has unknown probe `{k}`: expected startup, readiness or liveness"
+                    ))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -421,16 +480,25 @@ fn build_spec(entry: &CheckEntry, ctx: &BuildContext) -> Result<CheckSpec> {
     let mode = get_str(table, "mode")?.unwrap_or("periodic");
     let schedule = match mode {
         "periodic" => {
-            let interval = Duration::from_millis(get_u64(table, "interval_ms")?.unwrap_or(10_000).max(1));
+            let interval =
+                Duration::from_millis(get_u64(table, "interval_ms")?.unwrap_or(10_000).max(1));
             Schedule::Periodic {
                 interval,
-                initial_delay: Duration::from_millis(get_u64(table, "initial_delay_ms")?.unwrap_or(0)),
-                jitter: get_u64(table, "jitter_ms")?.map(Duration::from_millis).unwrap_or(interval / 10),
+                initial_delay: Duration::from_millis(
+                    get_u64(table, "initial_delay_ms")?.unwrap_or(0),
+                ),
+                jitter: get_u64(table, "jitter_ms")?
+                    .map(Duration::from_millis)
+                    .unwrap_or(interval / 10),
             }
         }
-        "on_demand" => Schedule::OnDemand { ttl: Duration::from_millis(get_u64(table, "ttl_ms")?.unwrap_or(5_000)) },
+        "on_demand" => Schedule::OnDemand {
+            ttl: Duration::from_millis(get_u64(table, "ttl_ms")?.unwrap_or(5_000)),
+        },
         other => {
-            return Err(Error::config(format!("`mode` is `{other}`: expected one of periodic, on_demand")));
+            return Err(Error::config(format!(
+                "`mode` is `{other}`: expected one of periodic, on_demand"
+            )));
         }
     };
     spec = spec.schedule(schedule);
@@ -461,15 +529,24 @@ mod tests {
 
     #[test]
     fn syntax_error_names_file_and_line() {
-        let err = Config::parse("[service]\nid = \"x\"\n[[checks]\n", Some(Path::new("r.toml")), Path::new("."))
-            .unwrap_err();
+        let err = Config::parse(
+            "[service]\nid = \"x\"\n[[checks]\n",
+            Some(Path::new("r.toml")),
+            Path::new("."),
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
         assert!(err.to_string().starts_with("r.toml:3:"), "{err}");
     }
 
     #[test]
     fn unknown_section_lists_valid_keys() {
-        let err = Config::parse("[servise]\nid = 1\n", Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
+        let err = Config::parse(
+            "[servise]\nid = 1\n",
+            Some(Path::new("r.toml")),
+            Path::new("."),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("r.toml:1:"), "{text}");
         assert!(text.contains("service"), "{text}");
@@ -487,7 +564,8 @@ mod tests {
 
     #[test]
     fn bad_common_key_points_at_its_line() {
-        let text = "[[checks]]\nname = \"a\"\nkind = \"disk\"\npath = \".\"\ntimeout_ms = \"soon\"\n";
+        let text =
+            "[[checks]]\nname = \"a\"\nkind = \"disk\"\npath = \".\"\ntimeout_ms = \"soon\"\n";
         let err = Config::parse(text, Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
         assert!(err.to_string().starts_with("r.toml:5:"), "{err}");
         assert!(err.to_string().contains("timeout_ms"), "{err}");

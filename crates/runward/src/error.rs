@@ -89,7 +89,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind`; the message should say what to do about it.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), location: None, source: None }
+        Error {
+            kind,
+            message: message.into(),
+            location: None,
+            source: None,
+        }
     }
 
     /// Attaches the underlying cause.
@@ -129,7 +134,11 @@ impl Error {
     }
 
     pub(crate) fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
-        let kind = if err.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::Io };
+        let kind = if err.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::NotFound
+        } else {
+            ErrorKind::Io
+        };
         Error::new(kind, format!("{context}: {err}")).with_source(err)
     }
 }

@@ -39,7 +39,9 @@ impl OutboundPolicy {
             .ok_or_else(|| Error::invalid(format!("URL `{}` has no host", redact_url(url))))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let literal: Option<IpAddr> = host.parse().ok();
-        let loopback = literal.map(|ip| ip.is_loopback()).unwrap_or(host.eq_ignore_ascii_case("localhost"));
+        let loopback = literal
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(host.eq_ignore_ascii_case("localhost"));
         match url.scheme() {
             "https" => {}
             "http" if loopback || self.allow_plain_http => {}
@@ -50,7 +52,11 @@ impl OutboundPolicy {
                     redact_url(url)
                 )));
             }
-            other => return Err(denied(format!("scheme `{other}` is not allowed: use https"))),
+            other => {
+                return Err(denied(format!(
+                    "scheme `{other}` is not allowed: use https"
+                )));
+            }
         }
         self.check_host(host)?;
         if let Some(ip) = literal {
@@ -124,7 +130,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 fn is_metadata(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200),
+        IpAddr::V4(v4) => {
+            v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200)
+        }
         IpAddr::V6(v6) => v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
     }
 }
@@ -178,20 +186,38 @@ mod tests {
     #[test]
     fn metadata_and_private_refused() {
         let p = OutboundPolicy::default();
-        for bad in ["169.254.169.254", "10.1.2.3", "192.168.0.1", "172.16.5.5", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254"] {
+        for bad in [
+            "169.254.169.254",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
             let ip: IpAddr = bad.parse().unwrap();
-            assert_eq!(p.check_ip(ip).unwrap_err().kind(), ErrorKind::PolicyDenied, "{bad}");
+            assert_eq!(
+                p.check_ip(ip).unwrap_err().kind(),
+                ErrorKind::PolicyDenied,
+                "{bad}"
+            );
         }
         assert!(p.check_ip("8.8.8.8".parse().unwrap()).is_ok());
         assert!(p.check_ip("::1".parse().unwrap()).is_ok());
-        let open = OutboundPolicy { allow_private: true, ..Default::default() };
+        let open = OutboundPolicy {
+            allow_private: true,
+            ..Default::default()
+        };
         assert!(open.check_ip("10.1.2.3".parse().unwrap()).is_ok());
         assert!(open.check_ip("169.254.169.254".parse().unwrap()).is_err());
     }
 
     #[test]
     fn allowlist_matches_subdomains() {
-        let p = OutboundPolicy { allow_hosts: vec!["*.example.com".into(), "api.test".into()], ..Default::default() };
+        let p = OutboundPolicy {
+            allow_hosts: vec!["*.example.com".into(), "api.test".into()],
+            ..Default::default()
+        };
         assert!(p.check_host("a.example.com").is_ok());
         assert!(p.check_host("api.test").is_ok());
         assert!(p.check_host("example.com.evil").is_err());

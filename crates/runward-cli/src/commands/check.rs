@@ -19,7 +19,11 @@ pub(crate) async fn run(config: &Config, args: CheckArgs) -> Result<i32> {
             write!(out, "\x1b[2J\x1b[H")?;
         }
         if args.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&render::health_json(&report, Detail::Full))?)?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&render::health_json(&report, Detail::Full))?
+            )?;
         } else {
             write!(out, "{}", render::table(&report))?;
         }

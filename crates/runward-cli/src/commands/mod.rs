@@ -13,7 +13,12 @@ use runward::health::doctor::EXIT_BAD_CONFIG;
 /// Runs a parsed command line and returns the exit code.
 pub(crate) fn run(cli: Cli) -> Result<i32> {
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(shell, &mut Cli::command(), "runward", &mut std::io::stdout());
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "runward",
+            &mut std::io::stdout(),
+        );
         return Ok(0);
     }
     let config = Config::discover(cli.config.as_deref())?;
@@ -32,10 +37,15 @@ pub(crate) fn run(cli: Cli) -> Result<i32> {
 
 /// The exit code for an error that ended the command: 2 for configuration errors, else 1.
 pub(crate) fn exit_code_for(err: &anyhow::Error) -> i32 {
-    match err.downcast_ref::<runward::Error>().map(runward::Error::kind) {
-        Some(runward::ErrorKind::Config | runward::ErrorKind::InvalidInput | runward::ErrorKind::NotFound) => {
-            EXIT_BAD_CONFIG
-        }
+    match err
+        .downcast_ref::<runward::Error>()
+        .map(runward::Error::kind)
+    {
+        Some(
+            runward::ErrorKind::Config
+            | runward::ErrorKind::InvalidInput
+            | runward::ErrorKind::NotFound,
+        ) => EXIT_BAD_CONFIG,
         _ => 1,
     }
 }

@@ -16,7 +16,10 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     eprintln!("runward: serving health on http://{}", server.local_addr());
     wait_for_signal().await?;
     let drain = Duration::from_millis(config.server.drain_ms);
-    eprintln!("runward: shutting down: readiness fails now; exiting in {} ms", drain.as_millis());
+    eprintln!(
+        "runward: shutting down: readiness fails now; exiting in {} ms",
+        drain.as_millis()
+    );
     server.shutdown(drain).await?;
     eprintln!("runward: stopped");
     Ok(0)

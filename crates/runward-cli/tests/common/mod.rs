@@ -46,10 +46,23 @@ pub fn make_db(path: &Path, user_version: i32) {
 pub fn get(addr: &str, path: &str, timeout: Duration) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the server");
     stream.set_read_timeout(Some(timeout)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("the server answers before the timeout");
-    let code = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("an HTTP status line");
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    stream
+        .read_to_string(&mut raw)
+        .expect("the server answers before the timeout");
+    let code = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("an HTTP status line");
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (code, body)
 }

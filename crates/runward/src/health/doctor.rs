@@ -88,15 +88,35 @@ pub async fn doctor(registry: &Registry, fix: bool) -> DoctorReport {
         if check.status.is_ok() {
             continue;
         }
-        let Ok(Some(fixer)) = registry.fixer(&check.name) else { continue };
+        let Ok(Some(fixer)) = registry.fixer(&check.name) else {
+            continue;
+        };
         let description = fixer.describe();
         if !fix {
-            fixes.push((check.name.clone(), FixResult { description, applied: false, message: None, failed: false }));
+            fixes.push((
+                check.name.clone(),
+                FixResult {
+                    description,
+                    applied: false,
+                    message: None,
+                    failed: false,
+                },
+            ));
             continue;
         }
         let result = match fixer.fix() {
-            Ok(message) => FixResult { description, applied: true, message: Some(message), failed: false },
-            Err(err) => FixResult { description, applied: true, message: Some(err.to_string()), failed: true },
+            Ok(message) => FixResult {
+                description,
+                applied: true,
+                message: Some(message),
+                failed: false,
+            },
+            Err(err) => FixResult {
+                description,
+                applied: true,
+                message: Some(err.to_string()),
+                failed: true,
+            },
         };
         let _ = registry.refresh(&check.name).await;
         fixes.push((check.name.clone(), result));
@@ -105,13 +125,20 @@ pub async fn doctor(registry: &Registry, fix: bool) -> DoctorReport {
     from_report(&report, fixes, registry.warnings().to_vec())
 }
 
-fn from_report(report: &Report, mut fixes: Vec<(String, FixResult)>, warnings: Vec<String>) -> DoctorReport {
+fn from_report(
+    report: &Report,
+    mut fixes: Vec<(String, FixResult)>,
+    warnings: Vec<String>,
+) -> DoctorReport {
     let checks = report
         .checks
         .iter()
         .map(|c| {
             let outcome = c.state.outcome.as_ref();
-            let fix = fixes.iter().position(|(n, _)| *n == c.name).map(|i| fixes.swap_remove(i).1);
+            let fix = fixes
+                .iter()
+                .position(|(n, _)| *n == c.name)
+                .map(|i| fixes.swap_remove(i).1);
             DoctorCheck {
                 name: c.name.clone(),
                 status: c.status,
@@ -120,7 +147,11 @@ fn from_report(report: &Report, mut fixes: Vec<(String, FixResult)>, warnings: V
                 output: c.output(),
                 outage: outcome.and_then(|o| o.outage),
                 state: outcome.and_then(|o| o.state),
-                remediation: if c.status == Status::Pass { None } else { c.remediation() },
+                remediation: if c.status == Status::Pass {
+                    None
+                } else {
+                    c.remediation()
+                },
                 fix,
             }
         })
@@ -130,7 +161,11 @@ fn from_report(report: &Report, mut fixes: Vec<(String, FixResult)>, warnings: V
         exit_code: exit_code(report.status),
         checks,
         warnings,
-        values: report.values.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect(),
+        values: report
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+            .collect(),
     }
 }
 
@@ -158,13 +193,25 @@ pub fn doctor_text(report: &DoctorReport) -> String {
         if let Some(fix) = &check.fix {
             match (fix.applied, fix.failed) {
                 (false, _) => {
-                    let _ = writeln!(out, "     fix available (run with --fix): {}", fix.description);
+                    let _ = writeln!(
+                        out,
+                        "     fix available (run with --fix): {}",
+                        fix.description
+                    );
                 }
                 (true, false) => {
-                    let _ = writeln!(out, "     fixed: {}", fix.message.as_deref().unwrap_or(&fix.description));
+                    let _ = writeln!(
+                        out,
+                        "     fixed: {}",
+                        fix.message.as_deref().unwrap_or(&fix.description)
+                    );
                 }
                 (true, true) => {
-                    let _ = writeln!(out, "     fix failed: {}", fix.message.as_deref().unwrap_or(""));
+                    let _ = writeln!(
+                        out,
+                        "     fix failed: {}",
+                        fix.message.as_deref().unwrap_or("")
+                    );
                 }
             }
         }

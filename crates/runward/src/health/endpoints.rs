@@ -45,7 +45,14 @@ pub struct ProbeResponse {
 }
 
 /// The paths [`handle`] answers.
-pub const PATHS: &[&str] = &["/livez", "/readyz", "/startupz", "/healthz", "/readyz/{check}", "/metrics"];
+pub const PATHS: &[&str] = &[
+    "/livez",
+    "/readyz",
+    "/startupz",
+    "/healthz",
+    "/readyz/{check}",
+    "/metrics",
+];
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -53,7 +60,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn detail_for(options: &EndpointOptions, req: &ProbeRequest<'_>) -> Detail {
     let token_ok = || {
-        let Some(expected) = options.token.as_deref() else { return false };
+        let Some(expected) = options.token.as_deref() else {
+            return false;
+        };
         req.authorization
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), expected.as_bytes()))
@@ -64,14 +73,26 @@ fn detail_for(options: &EndpointOptions, req: &ProbeRequest<'_>) -> Detail {
         DetailPolicy::Token => token_ok(),
         DetailPolicy::None => false,
     };
-    if allowed { Detail::Full } else { Detail::StatusOnly }
+    if allowed {
+        Detail::Full
+    } else {
+        Detail::StatusOnly
+    }
 }
 
 fn wants_verbose(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")))
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|p| p == "verbose" || p.starts_with("verbose="))
+    })
 }
 
-fn response(status: Status, content_type: &'static str, max_age: Duration, body: String) -> ProbeResponse {
+fn response(
+    status: Status,
+    content_type: &'static str,
+    max_age: Duration,
+    body: String,
+) -> ProbeResponse {
     ProbeResponse {
         status: status.http_code(),
         content_type,
@@ -82,7 +103,11 @@ fn response(status: Status, content_type: &'static str, max_age: Duration, body:
 
 /// Answers one request from the snapshot. Never runs a check on the request path; on-demand
 /// checks whose TTL passed are revalidated in the background.
-pub fn handle(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest<'_>) -> ProbeResponse {
+pub fn handle(
+    registry: &Registry,
+    options: &EndpointOptions,
+    req: &ProbeRequest<'_>,
+) -> ProbeResponse {
     let path = req.path.trim_end_matches('/');
     let (endpoint, kind) = match path {
         "/livez" => (Endpoint::Livez, Some(ProbeKind::Liveness)),
@@ -99,7 +124,9 @@ pub fn handle(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest
             };
         }
         other => match other.strip_prefix("/readyz/") {
-            Some(check) if !check.is_empty() => return check_response(registry, options, req, check),
+            Some(check) if !check.is_empty() => {
+                return check_response(registry, options, req, check);
+            }
             _ => {
                 return ProbeResponse {
                     status: 404,
@@ -117,7 +144,12 @@ pub fn handle(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest
         Some(kind) if detail == Detail::StatusOnly && !verbose => {
             // The hot path: no report is built.
             let status = registry.status(kind);
-            response(status, render::HEALTH_JSON, registry.fresh_for(kind), format!(r#"{{"status":"{status}"}}"#))
+            response(
+                status,
+                render::HEALTH_JSON,
+                registry.fresh_for(kind),
+                format!(r#"{{"status":"{status}"}}"#),
+            )
         }
         _ => {
             let report = match kind {
@@ -126,7 +158,12 @@ pub fn handle(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest
             };
             if verbose {
                 let body = render::verbose(&report, detail);
-                response(report.status, "text/plain; charset=utf-8", report.max_age, body)
+                response(
+                    report.status,
+                    "text/plain; charset=utf-8",
+                    report.max_age,
+                    body,
+                )
             } else {
                 let body = render::health_json(&report, detail).to_string();
                 response(report.status, render::HEALTH_JSON, report.max_age, body)
@@ -137,7 +174,12 @@ pub fn handle(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest
     answer
 }
 
-fn check_response(registry: &Registry, options: &EndpointOptions, req: &ProbeRequest<'_>, check: &str) -> ProbeResponse {
+fn check_response(
+    registry: &Registry,
+    options: &EndpointOptions,
+    req: &ProbeRequest<'_>,
+    check: &str,
+) -> ProbeResponse {
     registry.revalidate(Some(ProbeKind::Readiness));
     let answer = match registry.check_report(check) {
         Err(err) => ProbeResponse {
@@ -150,7 +192,12 @@ fn check_response(registry: &Registry, options: &EndpointOptions, req: &ProbeReq
             let detail = detail_for(options, req);
             if wants_verbose(req.query) {
                 let body = render::verbose(&report, detail);
-                response(report.status, "text/plain; charset=utf-8", report.max_age, body)
+                response(
+                    report.status,
+                    "text/plain; charset=utf-8",
+                    report.max_age,
+                    body,
+                )
             } else {
                 let body = render::health_json(&report, detail).to_string();
                 response(report.status, render::HEALTH_JSON, report.max_age, body)

@@ -18,12 +18,10 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-pub use outcome::{DependencyState, MAX_OUTPUT_LEN, Observed, Outcome, OutageClass, Status};
-pub use probe::{
-    CheckContext, Fixer, Probe, Values, blocking_probe_fn, fixer_fn, probe_fn,
-};
+pub use outcome::{DependencyState, MAX_OUTPUT_LEN, Observed, OutageClass, Outcome, Status};
+pub use probe::{CheckContext, Fixer, Probe, Values, blocking_probe_fn, fixer_fn, probe_fn};
 pub use registry::{
-    CheckSpec, Endpoint, Registry, RegistryBuilder, Schedule, Transition, DEFAULT_TIMEOUT,
+    CheckSpec, DEFAULT_TIMEOUT, Endpoint, Registry, RegistryBuilder, Schedule, Transition,
 };
 pub use report::{CheckReport, Report};
 pub use snapshot::{CheckState, Snapshot};
@@ -46,7 +44,11 @@ pub enum ProbeKind {
 
 impl ProbeKind {
     /// All kinds, in endpoint order.
-    pub const ALL: [ProbeKind; 3] = [ProbeKind::Startup, ProbeKind::Readiness, ProbeKind::Liveness];
+    pub const ALL: [ProbeKind; 3] = [
+        ProbeKind::Startup,
+        ProbeKind::Readiness,
+        ProbeKind::Liveness,
+    ];
 
     /// The snake_case name used in configuration and output.
     pub fn as_str(self) -> &'static str {

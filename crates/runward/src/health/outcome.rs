@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The status of a check or of a whole probe, in the health+json vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Healthy.
@@ -118,7 +120,9 @@ impl OutageClass {
             K::PermissionDenied => OutageClass::Auth,
             _ => {
                 let text = err.to_string();
-                if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+                if text.contains("failed to lookup address")
+                    || text.contains("Name or service not known")
+                {
                     OutageClass::DnsResolution
                 } else {
                     OutageClass::ProviderUnavailable
@@ -218,17 +222,28 @@ pub struct Outcome {
 impl Outcome {
     /// A passing outcome.
     pub fn pass() -> Self {
-        Outcome { status: Status::Pass, ..Default::default() }
+        Outcome {
+            status: Status::Pass,
+            ..Default::default()
+        }
     }
 
     /// A warning with an explanation.
     pub fn warn(output: impl Into<String>) -> Self {
-        Outcome { status: Status::Warn, ..Default::default() }.with_output(output)
+        Outcome {
+            status: Status::Warn,
+            ..Default::default()
+        }
+        .with_output(output)
     }
 
     /// A failure with an explanation.
     pub fn fail(output: impl Into<String>) -> Self {
-        Outcome { status: Status::Fail, ..Default::default() }.with_output(output)
+        Outcome {
+            status: Status::Fail,
+            ..Default::default()
+        }
+        .with_output(output)
     }
 
     /// A failure of the given outage class; the dependency state follows from the class.
@@ -237,7 +252,12 @@ impl Outcome {
     }
 
     /// Sets the measured value.
-    pub fn with_observed(mut self, measurement: &str, value: impl Into<serde_json::Value>, unit: Option<&str>) -> Self {
+    pub fn with_observed(
+        mut self,
+        measurement: &str,
+        value: impl Into<serde_json::Value>,
+        unit: Option<&str>,
+    ) -> Self {
         self.observed = Some(Observed {
             measurement: measurement.to_owned(),
             value: value.into(),

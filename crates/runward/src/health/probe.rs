@@ -107,7 +107,10 @@ pub fn fixer_fn<F>(description: impl Into<String>, f: F) -> Arc<dyn Fixer>
 where
     F: Fn() -> crate::Result<String> + Send + Sync + 'static,
 {
-    Arc::new(FnFixer { description: description.into(), f })
+    Arc::new(FnFixer {
+        description: description.into(),
+        f,
+    })
 }
 
 struct FnProbe<F>(F);
@@ -180,7 +183,10 @@ pub fn blocking_probe_fn<F>(f: F) -> Arc<dyn Probe>
 where
     F: Fn(CheckContext) -> Outcome + Send + Sync + 'static,
 {
-    Arc::new(BlockingProbe { f: Arc::new(f), busy: Arc::new(AtomicBool::new(false)) })
+    Arc::new(BlockingProbe {
+        f: Arc::new(f),
+        busy: Arc::new(AtomicBool::new(false)),
+    })
 }
 
 /// Counters and gauges the application pushes (job queue depth, guardrail counters).
@@ -194,7 +200,10 @@ pub struct Values {
 impl Values {
     /// Sets a gauge to `value`.
     pub fn set(&self, name: &str, value: f64) {
-        self.inner.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), value);
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), value);
     }
 
     /// Adds `delta` to a counter (starting from zero) and returns the new value.
@@ -207,11 +216,20 @@ impl Values {
 
     /// The current value, if the application has pushed one.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).get(name).copied()
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
     }
 
     /// All values, sorted by name.
     pub fn all(&self) -> Vec<(String, f64)> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect()
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 }

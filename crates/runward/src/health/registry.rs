@@ -39,13 +39,19 @@ pub enum Schedule {
 impl Schedule {
     /// Periodic every `interval`, first run at once, 10 % jitter.
     pub fn every(interval: Duration) -> Self {
-        Schedule::Periodic { interval, initial_delay: Duration::ZERO, jitter: interval / 10 }
+        Schedule::Periodic {
+            interval,
+            initial_delay: Duration::ZERO,
+            jitter: interval / 10,
+        }
     }
 
     /// How long a result is expected to stay current.
     fn period(&self) -> Duration {
         match *self {
-            Schedule::Periodic { interval, jitter, .. } => interval + jitter,
+            Schedule::Periodic {
+                interval, jitter, ..
+            } => interval + jitter,
             Schedule::OnDemand { ttl } => ttl,
         }
     }
@@ -156,7 +162,10 @@ impl CheckSpec {
     }
 
     /// Endpoints of the application that this dependency affects.
-    pub fn affected_endpoints(mut self, endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn affected_endpoints(
+        mut self,
+        endpoints: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         self.affected_endpoints = endpoints.into_iter().map(Into::into).collect();
         self
     }
@@ -179,7 +188,8 @@ impl CheckSpec {
     }
 
     fn effective_max_age(&self) -> Duration {
-        self.max_age.unwrap_or(self.schedule.period() * 2 + self.timeout)
+        self.max_age
+            .unwrap_or(self.schedule.period() * 2 + self.timeout)
     }
 }
 
@@ -280,7 +290,12 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for task in self.tasks.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }
@@ -358,7 +373,10 @@ impl RegistryBuilder {
                 )));
             }
             if spec.timeout.is_zero() {
-                return Err(Error::invalid(format!("check `{}` has a zero timeout", spec.name)));
+                return Err(Error::invalid(format!(
+                    "check `{}` has a zero timeout",
+                    spec.name
+                )));
             }
             for kind in &spec.kinds {
                 let list = &mut by_kind[kind_index(*kind)];
@@ -377,9 +395,18 @@ impl RegistryBuilder {
         let slots: Vec<Slot> = self
             .checks
             .into_iter()
-            .map(|spec| Slot { max_age: spec.effective_max_age(), spec, inflight: Mutex::new(None) })
+            .map(|spec| Slot {
+                max_age: spec.effective_max_age(),
+                spec,
+                inflight: Mutex::new(None),
+            })
             .collect();
-        let snapshot = Snapshot { checks: slots.iter().map(|_| Arc::new(CheckState::default())).collect() };
+        let snapshot = Snapshot {
+            checks: slots
+                .iter()
+                .map(|_| Arc::new(CheckState::default()))
+                .collect(),
+        };
         Ok(Registry {
             inner: Arc::new(Inner {
                 service: self.service,
@@ -427,7 +454,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("checks", &self.check_names()).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("checks", &self.check_names())
+            .finish_non_exhaustive()
     }
 }
 
@@ -454,7 +483,12 @@ impl Registry {
         *runtime = Some(handle.clone());
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
         for (idx, slot) in self.inner.slots.iter().enumerate() {
-            if let Schedule::Periodic { interval, initial_delay, jitter } = slot.spec.schedule {
+            if let Schedule::Periodic {
+                interval,
+                initial_delay,
+                jitter,
+            } = slot.spec.schedule
+            {
                 let weak = Arc::downgrade(&self.inner);
                 tasks.push(handle.spawn(periodic_loop(weak, idx, interval, initial_delay, jitter)));
             }
@@ -463,7 +497,13 @@ impl Registry {
 
     /// Stops the background checks. The snapshot stays readable.
     pub fn stop(&self) {
-        for task in self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for task in self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
         *self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -484,14 +524,22 @@ impl Registry {
 
     /// Runs the checks of one kind now and waits for them.
     pub async fn refresh_kind(&self, kind: ProbeKind) {
-        let runs = self.inner.by_kind[kind_index(kind)].iter().map(|&idx| run_check(&self.inner, idx));
+        let runs = self.inner.by_kind[kind_index(kind)]
+            .iter()
+            .map(|&idx| run_check(&self.inner, idx));
         futures::future::join_all(runs).await;
     }
 
     /// Starts background runs of the on-demand checks of `kind` whose result is older than
     /// their TTL. Never waits; needs [`Registry::start`] to have given it a runtime.
     pub fn revalidate(&self, kind: Option<ProbeKind>) {
-        let Some(handle) = self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        let Some(handle) = self
+            .inner
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
             return;
         };
         let snapshot = self.inner.snapshot.load();
@@ -517,9 +565,12 @@ impl Registry {
     pub fn status(&self, kind: ProbeKind) -> Status {
         let inner = &*self.inner;
         match kind {
-            ProbeKind::Startup if inner.startup_latched.load(Ordering::Acquire) => return Status::Pass,
+            ProbeKind::Startup if inner.startup_latched.load(Ordering::Acquire) => {
+                return Status::Pass;
+            }
             ProbeKind::Readiness
-                if inner.shutting_down.load(Ordering::Acquire) || inner.gates_closed.load(Ordering::Acquire) =>
+                if inner.shutting_down.load(Ordering::Acquire)
+                    || inner.gates_closed.load(Ordering::Acquire) =>
             {
                 return Status::Fail;
             }
@@ -555,7 +606,9 @@ impl Registry {
         let indices = self.inner.by_kind[kind_index(kind)].clone();
         let mut report = self.report(Some(kind), status, indices);
         if kind == ProbeKind::Startup && self.inner.startup_latched.load(Ordering::Acquire) {
-            report.notes.push("startup passed once and is latched".into());
+            report
+                .notes
+                .push("startup passed once and is latched".into());
         }
         if kind == ProbeKind::Liveness {
             if let Some(timeout) = self.inner.heartbeat_timeout {
@@ -580,7 +633,11 @@ impl Registry {
         let mut fresh: Option<Duration> = None;
         for &idx in &self.inner.by_kind[kind_index(kind)] {
             if let Some(at) = snapshot.checks[idx].checked_instant {
-                let left = self.inner.slots[idx].spec.schedule.period().saturating_sub(now.saturating_duration_since(at));
+                let left = self.inner.slots[idx]
+                    .spec
+                    .schedule
+                    .period()
+                    .saturating_sub(now.saturating_duration_since(at));
                 fresh = Some(fresh.map_or(left, |f| f.min(left)));
             }
         }
@@ -596,9 +653,13 @@ impl Registry {
         let mut status = Status::Pass;
         for (idx, slot) in inner.slots.iter().enumerate() {
             let check = snapshot.checks[idx].status_at(now, slot.max_age);
-            status = combine(status, contribution(ProbeKind::Readiness, check, slot.spec.critical));
+            status = combine(
+                status,
+                contribution(ProbeKind::Readiness, check, slot.spec.critical),
+            );
         }
-        if inner.shutting_down.load(Ordering::Acquire) || inner.gates_closed.load(Ordering::Acquire) {
+        if inner.shutting_down.load(Ordering::Acquire) || inner.gates_closed.load(Ordering::Acquire)
+        {
             status = Status::Fail;
         }
         if self.heartbeat_overdue(now).is_some() {
@@ -635,7 +696,11 @@ impl Registry {
                 let state = snapshot.checks[idx].clone();
                 let stale = state.is_stale(now, slot.max_age);
                 if let Some(at) = state.checked_instant {
-                    let left = slot.spec.schedule.period().saturating_sub(now.saturating_duration_since(at));
+                    let left = slot
+                        .spec
+                        .schedule
+                        .period()
+                        .saturating_sub(now.saturating_duration_since(at));
                     fresh_for = Some(fresh_for.map_or(left, |f| f.min(left)));
                 }
                 CheckReport {
@@ -674,7 +739,9 @@ impl Registry {
     fn heartbeat_overdue(&self, now: Instant) -> Option<Duration> {
         let timeout = self.inner.heartbeat_timeout?;
         let last = Duration::from_millis(self.inner.heartbeat_ms.load(Ordering::Acquire));
-        let since = now.saturating_duration_since(self.inner.epoch).saturating_sub(last);
+        let since = now
+            .saturating_duration_since(self.inner.epoch)
+            .saturating_sub(last);
         (since > timeout).then_some(since)
     }
 
@@ -729,7 +796,9 @@ impl Registry {
     pub fn open_gate(&self, name: &str) {
         let mut gates = self.inner.gates.write().unwrap_or_else(|e| e.into_inner());
         gates.remove(name);
-        self.inner.gates_closed.store(!gates.is_empty(), Ordering::Release);
+        self.inner
+            .gates_closed
+            .store(!gates.is_empty(), Ordering::Release);
     }
 
     /// Starts shutdown: readiness fails at once; liveness keeps passing until the process exits.
@@ -754,7 +823,11 @@ impl Registry {
 
     /// Registers a hook called after every status change of a check.
     pub fn on_transition(&self, hook: impl Fn(&Transition) + Send + Sync + 'static) {
-        self.inner.hooks.write().unwrap_or_else(|e| e.into_inner()).push(Arc::new(hook));
+        self.inner
+            .hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(hook));
     }
 
     /// The application's counters and gauges.
@@ -779,7 +852,11 @@ impl Registry {
 
     /// Names of the checks, in registration order.
     pub fn check_names(&self) -> Vec<String> {
-        self.inner.slots.iter().map(|s| s.spec.name.clone()).collect()
+        self.inner
+            .slots
+            .iter()
+            .map(|s| s.spec.name.clone())
+            .collect()
     }
 
     /// Configuration warnings found at build time (e.g. dependency checks on liveness).
@@ -794,7 +871,10 @@ impl Registry {
 
     /// Counts one probe request for `/metrics`.
     pub fn count_request(&self, endpoint: Endpoint, code: u16) {
-        let e = Endpoint::ALL.iter().position(|&x| x == endpoint).unwrap_or(0);
+        let e = Endpoint::ALL
+            .iter()
+            .position(|&x| x == endpoint)
+            .unwrap_or(0);
         if let Some(c) = Endpoint::CODES.iter().position(|&x| x == code) {
             self.inner.requests[e][c].fetch_add(1, Ordering::Relaxed);
         }
@@ -805,7 +885,11 @@ impl Registry {
         let mut out = Vec::new();
         for (e, endpoint) in Endpoint::ALL.iter().enumerate() {
             for (c, code) in Endpoint::CODES.iter().enumerate() {
-                out.push((*endpoint, *code, self.inner.requests[e][c].load(Ordering::Relaxed)));
+                out.push((
+                    *endpoint,
+                    *code,
+                    self.inner.requests[e][c].load(Ordering::Relaxed),
+                ));
             }
         }
         out
@@ -815,7 +899,10 @@ impl Registry {
         self.inner.by_name.get(name).copied().ok_or_else(|| {
             Error::new(
                 crate::ErrorKind::NotFound,
-                format!("no check named `{name}`; known checks: {}", self.check_names().join(", ")),
+                format!(
+                    "no check named `{name}`; known checks: {}",
+                    self.check_names().join(", ")
+                ),
             )
         })
     }
@@ -851,7 +938,13 @@ fn combine(a: Status, b: Status) -> Status {
     if rank(b) > rank(a) { b } else { a }
 }
 
-async fn periodic_loop(weak: Weak<Inner>, idx: usize, interval: Duration, initial_delay: Duration, jitter: Duration) {
+async fn periodic_loop(
+    weak: Weak<Inner>,
+    idx: usize,
+    interval: Duration,
+    initial_delay: Duration,
+    jitter: Duration,
+) {
     tokio::time::sleep(initial_delay).await;
     loop {
         let Some(inner) = weak.upgrade() else { return };
@@ -871,7 +964,10 @@ async fn periodic_loop(weak: Weak<Inner>, idx: usize, interval: Duration, initia
 /// Runs one check, or joins the run already in flight.
 async fn run_check(inner: &Arc<Inner>, idx: usize) {
     let shared = {
-        let mut slot = inner.slots[idx].inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = inner.slots[idx]
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match &*slot {
             Some(running) if running.peek().is_none() => running.clone(),
             _ => {
@@ -931,7 +1027,14 @@ async fn execute(inner: Arc<Inner>, idx: usize) {
     record(&inner, idx, outcome, at, started, timed_out);
 }
 
-fn record(inner: &Inner, idx: usize, outcome: Outcome, at: SystemTime, started: Instant, timed_out: bool) {
+fn record(
+    inner: &Inner,
+    idx: usize,
+    outcome: Outcome,
+    at: SystemTime,
+    started: Instant,
+    timed_out: bool,
+) {
     let slot = &inner.slots[idx];
     let transition = {
         let _guard = inner.write_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -988,7 +1091,11 @@ fn record(inner: &Inner, idx: usize, outcome: Outcome, at: SystemTime, started: 
         transition
     };
     if let Some(transition) = transition {
-        let hooks = inner.hooks.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let hooks = inner
+            .hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for hook in hooks {
             hook(&transition);
         }

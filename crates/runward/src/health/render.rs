@@ -43,10 +43,17 @@ pub fn health_json(report: &Report, detail: Detail) -> Value {
             root.insert(key.into(), json!(value));
         }
     }
-    let failing: Vec<&str> =
-        report.checks.iter().filter(|c| !c.status.is_ok()).map(|c| c.name.as_str()).collect();
+    let failing: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.status.is_ok())
+        .map(|c| c.name.as_str())
+        .collect();
     if !failing.is_empty() {
-        root.insert("output".into(), json!(format!("failing: {}", failing.join(", "))));
+        root.insert(
+            "output".into(),
+            json!(format!("failing: {}", failing.join(", "))),
+        );
     }
     if !report.notes.is_empty() {
         root.insert("notes".into(), json!(report.notes));
@@ -106,7 +113,10 @@ fn check_entry(check: &CheckReport) -> (String, Value) {
     if !check.critical {
         entry.insert("critical".into(), json!(false));
     }
-    (format!("{}:{measurement}", check.name), Value::Object(entry))
+    (
+        format!("{}:{measurement}", check.name),
+        Value::Object(entry),
+    )
 }
 
 fn duration_text(check: &CheckReport) -> String {
@@ -114,7 +124,11 @@ fn duration_text(check: &CheckReport) -> String {
         return "-".into();
     }
     let ms = check.state.duration.as_secs_f64() * 1000.0;
-    if ms < 10.0 { format!("{ms:.1} ms") } else { format!("{ms:.0} ms") }
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
 }
 
 /// Renders a report as a human table.
@@ -137,7 +151,11 @@ pub fn table(report: &Report) -> String {
             [
                 c.name.clone(),
                 c.status.to_string(),
-                if c.critical { "critical".into() } else { "optional".into() },
+                if c.critical {
+                    "critical".into()
+                } else {
+                    "optional".into()
+                },
                 duration_text(c),
                 output,
             ]
@@ -176,8 +194,21 @@ pub fn table(report: &Report) -> String {
 }
 
 fn observed_text(check: &CheckReport) -> String {
-    match check.state.outcome.as_ref().and_then(|o| o.observed.as_ref()) {
-        Some(o) => format!("{} = {}{}", o.measurement, o.value, o.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default()),
+    match check
+        .state
+        .outcome
+        .as_ref()
+        .and_then(|o| o.observed.as_ref())
+    {
+        Some(o) => format!(
+            "{} = {}{}",
+            o.measurement,
+            o.value,
+            o.unit
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default()
+        ),
         None => String::new(),
     }
 }
@@ -215,30 +246,40 @@ pub fn verbose(report: &Report, detail: Detail) -> String {
         Some(ProbeKind::Liveness) => "livez",
         None => "healthz",
     };
-    let verdict = if report.status.is_ok() { "passed" } else { "failed" };
+    let verdict = if report.status.is_ok() {
+        "passed"
+    } else {
+        "failed"
+    };
     let _ = writeln!(out, "{name} check {verdict}");
     out
 }
 
 fn escape_label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Renders the registry's state as Prometheus text. Reads the snapshot only.
 pub fn prometheus(registry: &Registry) -> String {
     let report = registry.evaluate_all();
     let mut out = String::with_capacity(4096);
-    let mut family = |name: &str, kind: &str, help: &str, samples: &mut dyn Iterator<Item = (String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
+    let mut family =
+        |name: &str, kind: &str, help: &str, samples: &mut dyn Iterator<Item = (String, f64)>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
     let checks = &report.checks;
     let label = |c: &CheckReport| format!("check=\"{}\"", escape_label(&c.name));
     family(
@@ -248,60 +289,89 @@ pub fn prometheus(registry: &Registry) -> String {
         &mut checks.iter().flat_map(|c| {
             [Status::Pass, Status::Warn, Status::Fail, Status::Unknown]
                 .into_iter()
-                .map(move |s| (format!("{{{},status=\"{s}\"}}", label(c)), f64::from(u8::from(c.status == s))))
+                .map(move |s| {
+                    (
+                        format!("{{{},status=\"{s}\"}}", label(c)),
+                        f64::from(u8::from(c.status == s)),
+                    )
+                })
         }),
     );
     family(
         "runward_check_up",
         "gauge",
         "1 when the check passes or warns, 0 otherwise.",
-        &mut checks.iter().map(|c| (format!("{{{}}}", label(c)), f64::from(u8::from(c.status.is_ok())))),
+        &mut checks.iter().map(|c| {
+            (
+                format!("{{{}}}", label(c)),
+                f64::from(u8::from(c.status.is_ok())),
+            )
+        }),
     );
     family(
         "runward_check_duration_seconds",
         "gauge",
         "Duration of the latest run of each check.",
-        &mut checks.iter().map(|c| (format!("{{{}}}", label(c)), c.state.duration.as_secs_f64())),
+        &mut checks
+            .iter()
+            .map(|c| (format!("{{{}}}", label(c)), c.state.duration.as_secs_f64())),
     );
     family(
         "runward_check_last_success_timestamp_seconds",
         "gauge",
         "Unix time of the latest passing run (0 if none).",
-        &mut checks
-            .iter()
-            .map(|c| (format!("{{{}}}", label(c)), c.state.last_success.map(unix_seconds).unwrap_or(0.0))),
+        &mut checks.iter().map(|c| {
+            (
+                format!("{{{}}}", label(c)),
+                c.state.last_success.map(unix_seconds).unwrap_or(0.0),
+            )
+        }),
     );
     family(
         "runward_check_consecutive_failures",
         "gauge",
         "Failed runs in a row.",
-        &mut checks.iter().map(|c| (format!("{{{}}}", label(c)), f64::from(c.state.consecutive_failures))),
+        &mut checks.iter().map(|c| {
+            (
+                format!("{{{}}}", label(c)),
+                f64::from(c.state.consecutive_failures),
+            )
+        }),
     );
     family(
         "runward_check_runs_total",
         "counter",
         "Runs of each check.",
-        &mut checks.iter().map(|c| (format!("{{{}}}", label(c)), c.state.runs as f64)),
+        &mut checks
+            .iter()
+            .map(|c| (format!("{{{}}}", label(c)), c.state.runs as f64)),
     );
     family(
         "runward_check_timeouts_total",
         "counter",
         "Runs that overran their deadline.",
-        &mut checks.iter().map(|c| (format!("{{{}}}", label(c)), c.state.timeouts as f64)),
+        &mut checks
+            .iter()
+            .map(|c| (format!("{{{}}}", label(c)), c.state.timeouts as f64)),
     );
     family(
         "runward_check_transitions_total",
         "counter",
         "Status changes of each check.",
-        &mut checks.iter().map(|c| (format!("{{{}}}", label(c)), c.state.transitions as f64)),
+        &mut checks
+            .iter()
+            .map(|c| (format!("{{{}}}", label(c)), c.state.transitions as f64)),
     );
     family(
         "runward_probe_up",
         "gauge",
         "1 when the probe answers 200, 0 when it answers 503.",
-        &mut ProbeKind::ALL
-            .into_iter()
-            .map(|k| (format!("{{probe=\"{k}\"}}"), f64::from(u8::from(registry.status(k).is_ok())))),
+        &mut ProbeKind::ALL.into_iter().map(|k| {
+            (
+                format!("{{probe=\"{k}\"}}"),
+                f64::from(u8::from(registry.status(k).is_ok())),
+            )
+        }),
     );
     family(
         "runward_probe_requests_total",
@@ -310,14 +380,22 @@ pub fn prometheus(registry: &Registry) -> String {
         &mut registry
             .request_counts()
             .into_iter()
-            .map(|(e, code, n): (Endpoint, u16, u64)| (format!("{{endpoint=\"{}\",code=\"{code}\"}}", e.path()), n as f64)),
+            .map(|(e, code, n): (Endpoint, u16, u64)| {
+                (
+                    format!("{{endpoint=\"{}\",code=\"{code}\"}}", e.path()),
+                    n as f64,
+                )
+            }),
     );
     if !report.values.is_empty() {
         family(
             "runward_app_value",
             "gauge",
             "Counters and gauges pushed by the application.",
-            &mut report.values.iter().map(|(n, v)| (format!("{{name=\"{}\"}}", escape_label(n)), *v)),
+            &mut report
+                .values
+                .iter()
+                .map(|(n, v)| (format!("{{name=\"{}\"}}", escape_label(n)), *v)),
         );
     }
     out

@@ -27,7 +27,10 @@ struct AppState {
 /// see callers' addresses, serve with `into_make_service_with_connect_info::<SocketAddr>()`;
 /// without it every caller counts as remote.
 pub fn router(registry: Registry, options: EndpointOptions) -> Router {
-    let state = AppState { registry, options: Arc::new(options) };
+    let state = AppState {
+        registry,
+        options: Arc::new(options),
+    };
     let mut router = Router::new();
     for path in endpoints::PATHS {
         router = router.route(path, axum::routing::get(answer));
@@ -36,19 +39,30 @@ pub fn router(registry: Registry, options: EndpointOptions) -> Router {
 }
 
 async fn answer(State(state): State<AppState>, req: Request) -> Response {
-    let peer_loopback =
-        req.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+    let peer_loopback = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
     let probe = ProbeRequest {
         path: req.uri().path(),
         query: req.uri().query(),
-        authorization: req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        authorization: req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
         peer_loopback,
     };
     let out = endpoints::handle(&state.registry, &state.options, &probe);
-    let mut response =
-        (StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), out.body).into_response();
+    let mut response = (
+        StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        out.body,
+    )
+        .into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(out.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(out.content_type),
+    );
     if let Ok(value) = HeaderValue::from_str(&out.cache_control) {
         headers.insert(header::CACHE_CONTROL, value);
     }
@@ -65,7 +79,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,11 +90,18 @@ impl Server {
     /// registry's periodic checks if they are not running yet.
     pub async fn bind(registry: Registry, addr: &str, options: EndpointOptions) -> Result<Server> {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            Error::new(ErrorKind::Io, format!("cannot listen on {addr}: {e}; pick another address")).with_source(e)
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot listen on {addr}: {e}; pick another address"),
+            )
+            .with_source(e)
         })?;
-        let local = listener.local_addr().map_err(|e| Error::io("cannot read the listen address", e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::io("cannot read the listen address", e))?;
         registry.start();
-        let app = router(registry.clone(), options).into_make_service_with_connect_info::<SocketAddr>();
+        let app =
+            router(registry.clone(), options).into_make_service_with_connect_info::<SocketAddr>();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -87,7 +110,12 @@ impl Server {
                 })
                 .await
         });
-        Ok(Server { addr: local, registry, stop: Some(tx), task: Some(task) })
+        Ok(Server {
+            addr: local,
+            registry,
+            stop: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// The address the server listens on.
@@ -116,7 +144,10 @@ impl Server {
             match task.await {
                 Ok(result) => result.map_err(|e| Error::io("the health server failed", e))?,
                 Err(err) => {
-                    return Err(Error::new(ErrorKind::Internal, format!("the health server task failed: {err}")));
+                    return Err(Error::new(
+                        ErrorKind::Internal,
+                        format!("the health server task failed: {err}"),
+                    ));
                 }
             }
         }

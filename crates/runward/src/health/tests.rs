@@ -24,7 +24,11 @@ fn hanging() -> Arc<dyn Probe> {
 #[tokio::test]
 async fn unknown_before_first_result_and_fail_closed() {
     let registry = Registry::builder()
-        .check(CheckSpec::new("db", passing()).kinds([ProbeKind::Readiness, ProbeKind::Startup, ProbeKind::Liveness]))
+        .check(CheckSpec::new("db", passing()).kinds([
+            ProbeKind::Readiness,
+            ProbeKind::Startup,
+            ProbeKind::Liveness,
+        ]))
         .build()
         .unwrap();
     assert_eq!(registry.check_status("db").unwrap(), Status::Unknown);
@@ -44,7 +48,11 @@ async fn an_overrun_is_a_timeout_failure_not_a_hang() {
         .unwrap();
     let started = Instant::now();
     let state = registry.refresh("slow").await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(state.status, Status::Fail);
     let outcome = state.outcome.as_ref().unwrap();
     assert_eq!(outcome.outage, Some(OutageClass::Timeout));
@@ -63,10 +71,17 @@ async fn concurrent_refreshes_share_one_run() {
             Outcome::pass()
         }
     });
-    let registry = Registry::builder().check(CheckSpec::new("shared", probe)).build().unwrap();
+    let registry = Registry::builder()
+        .check(CheckSpec::new("shared", probe))
+        .build()
+        .unwrap();
     let calls = (0..10).map(|_| registry.refresh("shared"));
     let states = futures::future::join_all(calls).await;
-    assert!(states.iter().all(|s| s.as_ref().unwrap().status == Status::Pass));
+    assert!(
+        states
+            .iter()
+            .all(|s| s.as_ref().unwrap().status == Status::Pass)
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     registry.refresh("shared").await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 2);
@@ -75,14 +90,26 @@ async fn concurrent_refreshes_share_one_run() {
 #[tokio::test]
 async fn a_panicking_probe_fails_with_its_message_and_the_registry_keeps_working() {
     let registry = Registry::builder()
-        .check(CheckSpec::new("boom", probe_fn(|_| async { panic!("kaboom") })))
+        .check(CheckSpec::new(
+            "boom",
+            probe_fn(|_| async { panic!("kaboom") }),
+        ))
         .check(CheckSpec::new("ok", passing()))
         .build()
         .unwrap();
     registry.refresh_all().await;
     let state = registry.refresh("boom").await.unwrap();
     assert_eq!(state.status, Status::Fail);
-    assert!(state.outcome.as_ref().unwrap().output.as_deref().unwrap().contains("kaboom"));
+    assert!(
+        state
+            .outcome
+            .as_ref()
+            .unwrap()
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("kaboom")
+    );
     assert_eq!(registry.check_status("ok").unwrap(), Status::Pass);
 }
 
@@ -96,26 +123,45 @@ async fn optional_failures_degrade_to_warn() {
     registry.refresh_all().await;
     assert_eq!(registry.status(ProbeKind::Readiness), Status::Warn);
     assert_eq!(registry.status(ProbeKind::Readiness).http_code(), 200);
-    let critical = Registry::builder().check(CheckSpec::new("core", failing("down"))).build().unwrap();
+    let critical = Registry::builder()
+        .check(CheckSpec::new("core", failing("down")))
+        .build()
+        .unwrap();
     critical.refresh_all().await;
     assert_eq!(critical.status(ProbeKind::Readiness), Status::Fail);
 }
 
 #[tokio::test]
 async fn thresholds_damp_flapping() {
-    let results = Arc::new(std::sync::Mutex::new(vec![true, true, false, false, false, true, true]));
+    let results = Arc::new(std::sync::Mutex::new(vec![
+        true, true, false, false, false, true, true,
+    ]));
     let feed = results.clone();
     let probe = probe_fn(move |_| {
         let next = feed.lock().unwrap().remove(0);
-        async move { if next { Outcome::pass() } else { Outcome::fail("down") } }
+        async move {
+            if next {
+                Outcome::pass()
+            } else {
+                Outcome::fail("down")
+            }
+        }
     });
     let transitions = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = transitions.clone();
     let registry = Registry::builder()
-        .check(CheckSpec::new("flappy", probe).failure_threshold(3).success_threshold(2))
+        .check(
+            CheckSpec::new("flappy", probe)
+                .failure_threshold(3)
+                .success_threshold(2),
+        )
         .build()
         .unwrap();
-    registry.on_transition(move |t| seen.lock().unwrap().push((t.from, t.to, t.consecutive_failures)));
+    registry.on_transition(move |t| {
+        seen.lock()
+            .unwrap()
+            .push((t.from, t.to, t.consecutive_failures))
+    });
     let mut statuses = Vec::new();
     for _ in 0..7 {
         statuses.push(registry.refresh("flappy").await.unwrap().status);
@@ -123,7 +169,10 @@ async fn thresholds_damp_flapping() {
     use Status::*;
     assert_eq!(statuses, vec![Pass, Pass, Pass, Pass, Fail, Fail, Pass]);
     let transitions = transitions.lock().unwrap().clone();
-    assert_eq!(transitions, vec![(Unknown, Pass, 0), (Pass, Fail, 3), (Fail, Pass, 0)]);
+    assert_eq!(
+        transitions,
+        vec![(Unknown, Pass, 0), (Pass, Fail, 3), (Fail, Pass, 0)]
+    );
 }
 
 #[tokio::test]
@@ -147,9 +196,18 @@ async fn startup_latches_after_first_pass() {
     let flag = up.clone();
     let probe = probe_fn(move |_| {
         let ok = flag.load(Ordering::SeqCst);
-        async move { if ok { Outcome::pass() } else { Outcome::fail("gone") } }
+        async move {
+            if ok {
+                Outcome::pass()
+            } else {
+                Outcome::fail("gone")
+            }
+        }
     });
-    let registry = Registry::builder().check(CheckSpec::new("boot", probe).kinds([ProbeKind::Startup])).build().unwrap();
+    let registry = Registry::builder()
+        .check(CheckSpec::new("boot", probe).kinds([ProbeKind::Startup]))
+        .build()
+        .unwrap();
     registry.refresh_all().await;
     assert_eq!(registry.status(ProbeKind::Startup), Status::Pass);
     up.store(false, Ordering::SeqCst);
@@ -167,12 +225,21 @@ async fn shutdown_fails_readiness_at_once_and_liveness_holds() {
     registry.begin_shutdown();
     assert_eq!(registry.status(ProbeKind::Readiness), Status::Fail);
     assert_eq!(registry.status(ProbeKind::Liveness), Status::Pass);
-    assert!(registry.evaluate(ProbeKind::Readiness).notes.iter().any(|n| n.contains("shutting down")));
+    assert!(
+        registry
+            .evaluate(ProbeKind::Readiness)
+            .notes
+            .iter()
+            .any(|n| n.contains("shutting down"))
+    );
 }
 
 #[tokio::test]
 async fn gates_close_and_open_readiness() {
-    let registry = Registry::builder().check(CheckSpec::new("db", passing())).build().unwrap();
+    let registry = Registry::builder()
+        .check(CheckSpec::new("db", passing()))
+        .build()
+        .unwrap();
     registry.refresh_all().await;
     registry.close_gate("maintenance", "restarting workers");
     assert_eq!(registry.status(ProbeKind::Readiness), Status::Fail);
@@ -182,7 +249,10 @@ async fn gates_close_and_open_readiness() {
 
 #[tokio::test]
 async fn a_missing_heartbeat_fails_liveness() {
-    let registry = Registry::builder().heartbeat_timeout(Duration::from_millis(50)).build().unwrap();
+    let registry = Registry::builder()
+        .heartbeat_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
     registry.heartbeat();
     assert_eq!(registry.status(ProbeKind::Liveness), Status::Pass);
     tokio::time::sleep(Duration::from_millis(80)).await;
@@ -193,8 +263,10 @@ async fn a_missing_heartbeat_fails_liveness() {
 
 #[tokio::test]
 async fn a_dependency_check_on_liveness_is_warned_about() {
-    let registry =
-        Registry::builder().check(CheckSpec::new("api", passing()).kinds([ProbeKind::Liveness])).build().unwrap();
+    let registry = Registry::builder()
+        .check(CheckSpec::new("api", passing()).kinds([ProbeKind::Liveness]))
+        .build()
+        .unwrap();
     assert_eq!(registry.warnings().len(), 1);
     assert!(registry.warnings()[0].contains("`api`"));
     assert!(registry.evaluate(ProbeKind::Liveness).notes[0].contains("move it to readiness"));
@@ -206,7 +278,13 @@ async fn periodic_checks_run_in_the_background_and_recover() {
     let flag = up.clone();
     let probe = probe_fn(move |_| {
         let ok = flag.load(Ordering::SeqCst);
-        async move { if ok { Outcome::pass() } else { Outcome::fail("not yet") } }
+        async move {
+            if ok {
+                Outcome::pass()
+            } else {
+                Outcome::fail("not yet")
+            }
+        }
     });
     let registry = Registry::builder()
         .check(CheckSpec::new("dep", probe).schedule(Schedule::every(Duration::from_millis(20))))
@@ -228,7 +306,9 @@ async fn on_demand_checks_revalidate_in_the_background() {
         async { Outcome::pass() }
     });
     let registry = Registry::builder()
-        .check(CheckSpec::new("lazy", probe).schedule(Schedule::OnDemand { ttl: Duration::from_secs(60) }))
+        .check(CheckSpec::new("lazy", probe).schedule(Schedule::OnDemand {
+            ttl: Duration::from_secs(60),
+        }))
         .build()
         .unwrap();
     registry.start();
@@ -236,7 +316,11 @@ async fn on_demand_checks_revalidate_in_the_background() {
     wait_for(|| registry.status(ProbeKind::Readiness) == Status::Pass).await;
     registry.revalidate(Some(ProbeKind::Readiness));
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "a fresh result is reused within its TTL");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "a fresh result is reused within its TTL"
+    );
 }
 
 #[tokio::test]
@@ -248,12 +332,26 @@ async fn a_hung_blocking_probe_is_abandoned_without_piling_up() {
         std::thread::sleep(Duration::from_millis(400));
         Outcome::pass()
     });
-    let registry =
-        Registry::builder().check(CheckSpec::new("sync", probe).timeout(Duration::from_millis(50))).build().unwrap();
+    let registry = Registry::builder()
+        .check(CheckSpec::new("sync", probe).timeout(Duration::from_millis(50)))
+        .build()
+        .unwrap();
     let first = registry.refresh("sync").await.unwrap();
-    assert_eq!(first.outcome.as_ref().unwrap().outage, Some(OutageClass::Timeout));
+    assert_eq!(
+        first.outcome.as_ref().unwrap().outage,
+        Some(OutageClass::Timeout)
+    );
     let second = registry.refresh("sync").await.unwrap();
-    assert!(second.outcome.as_ref().unwrap().output.as_deref().unwrap().contains("still in progress"));
+    assert!(
+        second
+            .outcome
+            .as_ref()
+            .unwrap()
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("still in progress")
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -265,7 +363,12 @@ fn duplicate_and_invalid_names_are_refused() {
         .build()
         .unwrap_err();
     assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
-    assert!(Registry::builder().check(CheckSpec::new("a b", passing())).build().is_err());
+    assert!(
+        Registry::builder()
+            .check(CheckSpec::new("a b", passing()))
+            .build()
+            .is_err()
+    );
 }
 
 async fn wait_for(mut condition: impl FnMut() -> bool) {

@@ -24,7 +24,17 @@ use std::sync::Arc;
 
 /// The probe kinds `runward.toml` accepts, in the order they are listed in errors.
 pub const KINDS: &[&str] = &[
-    "http", "tcp", "dns", "sqlite", "redis", "disk", "path", "freshness", "tls", "command", "config",
+    "http",
+    "tcp",
+    "dns",
+    "sqlite",
+    "redis",
+    "disk",
+    "path",
+    "freshness",
+    "tls",
+    "command",
+    "config",
     "counter",
 ];
 
@@ -40,7 +50,11 @@ pub struct BuildContext {
 impl BuildContext {
     /// Resolves a configured path against the configuration's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
     }
 }
 
@@ -54,7 +68,10 @@ pub struct Built {
 
 impl Built {
     fn probe(probe: impl Probe) -> Self {
-        Built { probe: Arc::new(probe), fixer: None }
+        Built {
+            probe: Arc::new(probe),
+            fixer: None,
+        }
     }
 }
 
@@ -84,12 +101,27 @@ pub fn build(kind: &str, params: toml::Table, ctx: &BuildContext) -> Result<Buil
         "path" => {
             let probe = path::PathProbe::from_params(parse(kind, params)?, ctx)?;
             let fixer = probe.fixer();
-            Built { probe: Arc::new(probe), fixer }
+            Built {
+                probe: Arc::new(probe),
+                fixer,
+            }
         }
-        "freshness" => Built::probe(freshness::FreshnessProbe::from_params(parse(kind, params)?, ctx)?),
-        "tls" => Built::probe(tls_expiry::TlsExpiryProbe::from_params(parse(kind, params)?, ctx)?),
-        "command" => Built::probe(command::CommandProbe::from_params(parse(kind, params)?, ctx)?),
-        "config" => Built::probe(config_check::ConfigProbe::from_params(parse(kind, params)?, ctx)?),
+        "freshness" => Built::probe(freshness::FreshnessProbe::from_params(
+            parse(kind, params)?,
+            ctx,
+        )?),
+        "tls" => Built::probe(tls_expiry::TlsExpiryProbe::from_params(
+            parse(kind, params)?,
+            ctx,
+        )?),
+        "command" => Built::probe(command::CommandProbe::from_params(
+            parse(kind, params)?,
+            ctx,
+        )?),
+        "config" => Built::probe(config_check::ConfigProbe::from_params(
+            parse(kind, params)?,
+            ctx,
+        )?),
         "counter" => Built::probe(counter::CounterProbe::from_params(parse(kind, params)?)?),
         other => {
             return Err(Error::config(format!(
