@@ -25,6 +25,7 @@ pub mod error;
 pub mod health;
 pub mod policy;
 pub mod probes;
+pub mod secrets;
 mod tls;
 
 pub use error::{Error, ErrorKind, Result};
