@@ -19,7 +19,7 @@ const MIN_FRAGMENT_LEN: usize = 6;
 /// Each secret is searched for as itself, in standard and URL-safe base64 at every byte
 /// alignment (so it is found inside a larger base64 blob, e.g. a Basic auth header), and
 /// percent-encoded. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Redactor {
     matcher: Option<Arc<AhoCorasick>>,
     longest: usize,
