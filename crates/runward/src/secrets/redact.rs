@@ -36,15 +36,6 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
-impl Default for Redactor {
-    fn default() -> Self {
-        Redactor {
-            matcher: None,
-            longest: 0,
-        }
-    }
-}
-
 impl Redactor {
     /// A redactor for the given secrets. Secrets shorter than four bytes are ignored.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a SecretString>) -> Self {
