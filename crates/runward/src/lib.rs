@@ -25,6 +25,7 @@ pub mod error;
 pub mod health;
 pub mod policy;
 pub mod probes;
+pub mod schedule;
 pub mod secrets;
 mod tls;
 
