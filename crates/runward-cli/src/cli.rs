@@ -30,6 +30,9 @@ pub(crate) enum Command {
     ///
     /// Exit codes: 0 pass, 1 fail, 2 bad configuration or usage, 3 warn.
     Doctor(DoctorArgs),
+    /// Runbooks: plan what a run would do.
+    #[command(subcommand)]
+    Runbook(RunbookCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -85,4 +88,24 @@ pub(crate) struct DoctorArgs {
     /// Apply the fixers of failing checks, then check again.
     #[arg(long)]
     pub(crate) fix: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunbookCommand {
+    /// Render every effect of a run with its parameters resolved; executes nothing.
+    ///
+    /// Exit codes: 0 the plan is valid, 2 the runbook or its parameters are invalid.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// The runbook file.
+    pub(crate) file: PathBuf,
+    /// A parameter, as NAME=VALUE (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub(crate) params: Vec<String>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

@@ -13,10 +13,10 @@
 //!
 //! Errors name the file, line and key, and list the valid choices.
 
-use crate::error::Location;
 use crate::health::{CheckSpec, ProbeKind, Registry, Schedule};
 use crate::policy::OutboundPolicy;
 use crate::probes::{self, BuildContext};
+use crate::toml_location::{key_offset, location};
 use crate::{Error, Result};
 use serde::Deserialize;
 use serde_spanned::Spanned;
@@ -364,42 +364,6 @@ impl Config {
             token: self.server_token(),
         }
     }
-}
-
-fn location(text: &str, file: Option<&Path>, offset: usize) -> Location {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    Location {
-        file: file.map(Path::to_path_buf),
-        line,
-        column,
-    }
-}
-
-/// The byte offset of `key = ...` in the table starting at `start`, up to the next header.
-fn key_offset(text: &str, start: usize, key: &str) -> Option<usize> {
-    let region = text.get(start..)?;
-    let mut offset = start;
-    for (i, line) in region.split_inclusive('\n').enumerate() {
-        let trimmed = line.trim_start();
-        if i > 0 && trimmed.starts_with('[') {
-            return None;
-        }
-        if let Some(rest) = trimmed.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                return Some(offset + (line.len() - trimmed.len()));
-            }
-        }
-        offset += line.len();
-    }
-    None
 }
 
 fn get_u64(table: &toml::Table, key: &str) -> Result<Option<u64>> {

@@ -25,8 +25,10 @@ pub mod error;
 pub mod health;
 pub mod policy;
 pub mod probes;
+pub mod runbook;
 pub mod schedule;
 pub mod secrets;
 mod tls;
+mod toml_location;
 
 pub use error::{Error, ErrorKind, Result};

@@ -2,6 +2,7 @@
 
 mod check;
 mod doctor;
+mod runbook;
 mod serve;
 
 use crate::cli::{Cli, Command};
@@ -12,14 +13,19 @@ use runward::health::doctor::EXIT_BAD_CONFIG;
 
 /// Runs a parsed command line and returns the exit code.
 pub(crate) fn run(cli: Cli) -> Result<i32> {
-    if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "runward",
-            &mut std::io::stdout(),
-        );
-        return Ok(0);
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "runward",
+                &mut std::io::stdout(),
+            );
+            return Ok(0);
+        }
+        // Runbook planning needs neither the configuration nor a runtime.
+        Command::Runbook(command) => return runbook::run(command),
+        _ => {}
     }
     let config = Config::discover(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -31,7 +37,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32> {
         Command::Check(args) => runtime.block_on(check::run(&config, args)),
         Command::Serve(args) => runtime.block_on(serve::run(&config, args)),
         Command::Doctor(args) => runtime.block_on(doctor::run(&config, args)),
-        Command::Completions { .. } => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Runbook(_) => unreachable!("handled above"),
     }
 }
 
