@@ -201,7 +201,9 @@ impl RawGate {
                 GateTarget::Counter { name, op, value }
             }
             _ => {
-                return Err("`check`, `http` or `counter`: a gate needs exactly one of them".into());
+                return Err(
+                    "`check`, `http` or `counter`: a gate needs exactly one of them".into(),
+                );
             }
         };
         let on_timeout = self.on_timeout.unwrap_or_else(|| "fail".into());
