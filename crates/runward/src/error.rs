@@ -25,6 +25,14 @@ pub enum ErrorKind {
     Storage,
     /// The registry or server has been shut down.
     Shutdown,
+    /// The item is held by someone else or its state forbids the change (a lease held by
+    /// another owner, a flag owned by another run, an approval already decided or used).
+    Conflict,
+    /// The caller's lease fencing epoch is no longer current: stop working on the run, another
+    /// owner may have taken it over.
+    LeaseLost,
+    /// The state database stayed locked by another process past the retry deadline.
+    Busy,
     /// An unexpected internal failure; please report it.
     Internal,
 }
@@ -41,6 +49,9 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Storage => "storage",
             ErrorKind::Shutdown => "shutdown",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::LeaseLost => "lease_lost",
+            ErrorKind::Busy => "busy",
             ErrorKind::Internal => "internal",
         }
     }

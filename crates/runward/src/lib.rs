@@ -28,6 +28,7 @@ pub mod probes;
 pub mod runbook;
 pub mod schedule;
 pub mod secrets;
+pub mod store;
 mod tls;
 mod toml_location;
 
