@@ -14,6 +14,8 @@
 //!
 //! Run with `cargo bench -p runward --bench readiness`.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use runward::health::endpoints::{self, EndpointOptions, ProbeRequest};
 use runward::health::render::{self, Detail};
@@ -150,6 +152,5 @@ fn bench_timed_out(c: &mut Criterion) {
 }
 
 // `criterion_group!` defines an undocumented `pub fn benches`.
-#[allow(missing_docs)]
 criterion_group!(benches, bench_all_passing, bench_timed_out);
 criterion_main!(benches);
