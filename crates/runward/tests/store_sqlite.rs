@@ -36,7 +36,7 @@ fn uuid_like() -> String {
 /// Fewer PBKDF2 iterations keep unoptimised test builds fast; the stored hash records them.
 const TEST_ITERATIONS: u32 = 2_000;
 
-mod in_memory {
+mod store_in_memory {
     use super::*;
     use std::sync::Arc;
 
@@ -48,7 +48,7 @@ mod in_memory {
     });
 }
 
-mod file_backed {
+mod store_file_backed {
     use super::*;
     use std::sync::Arc;
 
@@ -82,7 +82,7 @@ async fn run_with_events(store: &SqliteStore, n: usize) -> runward::store::RunId
 }
 
 #[tokio::test]
-async fn tampered_events_are_detected() {
+async fn store_tampered_events_are_detected() {
     let path = temp_db("tamper");
     let store = SqliteStore::open(&path).await.unwrap();
     let edited = run_with_events(&store, 5).await;
@@ -167,7 +167,7 @@ async fn tampered_events_are_detected() {
 }
 
 #[tokio::test]
-async fn a_newer_schema_is_refused() {
+async fn store_newer_schema_is_refused() {
     let path = temp_db("newer");
     drop(SqliteStore::open(&path).await.unwrap());
     raw(&path)
@@ -183,7 +183,7 @@ async fn a_newer_schema_is_refused() {
 }
 
 #[tokio::test]
-async fn state_survives_reopening_and_migrations_run_once() {
+async fn store_state_survives_reopening_and_migrations_run_once() {
     let path = temp_db("reopen");
     let options = SqliteOptions::default().synchronous(Synchronous::Normal);
     let store = SqliteStore::open_with(&path, options).await.unwrap();
@@ -239,9 +239,10 @@ async fn state_survives_reopening_and_migrations_run_once() {
 }
 
 #[tokio::test]
-async fn a_write_waits_out_another_process_lock() {
+async fn store_write_waits_out_another_process_lock() {
     let path = temp_db("busy-wait");
     let store = SqliteStore::open(&path).await.unwrap();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let holder = std::thread::spawn({
         let path = path.clone();
         move || {
@@ -249,23 +250,23 @@ async fn a_write_waits_out_another_process_lock() {
             conn.execute_batch("BEGIN IMMEDIATE").unwrap();
             conn.execute("INSERT INTO flags VALUES ('held', 'x', NULL, 0, 0)", [])
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(800));
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(600));
+            let released = Instant::now();
             conn.execute_batch("COMMIT").unwrap();
+            released
         }
     });
-    std::thread::sleep(Duration::from_millis(100));
-    let started = Instant::now();
+    locked_rx.recv().unwrap();
     let run = store.create_run(NewRun::new("rb", "h")).await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "the write waited for the lock"
-    );
+    let done = Instant::now();
+    let released = holder.join().unwrap();
+    assert!(done >= released, "the write waited for the other lock");
     assert_eq!(store.get_run(&run.id).await.unwrap().id, run.id);
-    holder.join().unwrap();
 }
 
 #[tokio::test]
-async fn a_lock_held_past_the_deadline_is_busy_not_locked() {
+async fn store_lock_held_past_the_deadline_is_busy_not_locked() {
     let path = temp_db("busy-deadline");
     let options = SqliteOptions::default()
         .busy_timeout(Duration::from_millis(20))
@@ -291,10 +292,10 @@ fn due(i: u64) -> Timestamp {
     Timestamp::from_millis(1_767_225_600_000) + Duration::from_secs(60 * i)
 }
 
-/// One ticking process of `four_processes_claim_each_due_time_once`; runs only re-executed.
+/// One ticking process of `store_four_processes_claim_each_due_time_once`; runs only re-executed.
 #[test]
-#[ignore = "worker process, started by four_processes_claim_each_due_time_once"]
-fn multi_process_worker() {
+#[ignore = "worker process, started by store_four_processes_claim_each_due_time_once"]
+fn store_multi_process_worker() {
     let db = std::env::var(WORKER_DB).expect("started by the multi-process test");
     let go = PathBuf::from(std::env::var(WORKER_GO).unwrap());
     let index: u64 = std::env::var(WORKER_INDEX).unwrap().parse().unwrap();
@@ -328,7 +329,7 @@ fn multi_process_worker() {
 }
 
 #[tokio::test]
-async fn four_processes_claim_each_due_time_once() {
+async fn store_four_processes_claim_each_due_time_once() {
     let db = temp_db("processes");
     let go = db.with_extension("go");
     let exe = std::env::current_exe().unwrap();
@@ -336,7 +337,7 @@ async fn four_processes_claim_each_due_time_once() {
         .map(|i| {
             Command::new(&exe)
                 .args([
-                    "multi_process_worker",
+                    "store_multi_process_worker",
                     "--exact",
                     "--ignored",
                     "--nocapture",

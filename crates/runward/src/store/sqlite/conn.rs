@@ -257,7 +257,16 @@ impl Pool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let settings = self.settings.clone();
         let job: Job = Box::new(move |conn| {
-            let _ = tx.send(f(conn, &settings));
+            // A panicking job rolls its transaction back while unwinding; the thread lives on.
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn, &settings)))
+                    .unwrap_or_else(|_| {
+                        Err(Error::new(
+                            ErrorKind::Internal,
+                            "a store write panicked and was rolled back; please report it",
+                        ))
+                    });
+            let _ = tx.send(result);
         });
         // A send error drops the job and its reply sender; the caller sees the closed channel.
         let _ = self.writer.send(job);
