@@ -123,7 +123,8 @@ impl SqliteStore {
         Self::open_inner(Some(path.as_ref().to_path_buf()), options).await
     }
 
-    /// A private in-memory store, gone when the last clone is dropped.
+    /// A private in-memory store, gone when the last clone is dropped. Reads and writes share
+    /// its one connection on the writer thread.
     pub async fn open_in_memory() -> Result<Self> {
         Self::open_in_memory_with(SqliteOptions::default()).await
     }
