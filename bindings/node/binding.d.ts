@@ -7,6 +7,7 @@ import type {
   DoctorReport,
   HealthJson,
   ProbeKindName,
+  RunbookPlan,
 } from './types'
 
 
@@ -119,6 +120,39 @@ export declare class HealthServer {
   ref(): void
   /** Lets the process exit while the server runs, like `net.Server.unref()`. */
   unref(): void
+}
+
+/**
+ * A parsed, validated runbook.
+ *
+ * Made with `Runbook.load(path)` or `Runbook.parse(text, path?)`; a malformed runbook throws
+ * with code `config` and a message that starts with `file:line:column`. Planning executes
+ * nothing: it resolves the parameters and renders what every step would do.
+ */
+export declare class Runbook {
+  /**
+   * Reads and validates a runbook file; throws with code `config` (naming the file and
+   * line) when it is malformed, `not_found` when it does not exist.
+   */
+  static load(path: string): Runbook
+  /** Parses and validates runbook text; `path` names it in error messages. */
+  static parse(text: string, path?: string | undefined | null): Runbook
+  /** The runbook's name. */
+  get name(): string
+  /** The SHA-256 of the definition; comments and formatting do not change it. */
+  get definitionHash(): string
+  /** The ids of the steps, in order. */
+  get stepIds(): Array<string>
+  /** The file the runbook came from, or `null`. */
+  get path(): string | null
+  /**
+   * The plan of a run with `params` (the JSON of `runward runbook plan --json`). Executes
+   * nothing. Throws with code `invalid_input` for an undeclared, missing or mistyped
+   * parameter.
+   */
+  plan(params?: Record<string, unknown> | null): RunbookPlan
+  /** The plan of a run with `params`, as the text `runward runbook plan` prints. */
+  planText(params?: Record<string, unknown> | null): string
 }
 
 /**

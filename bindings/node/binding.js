@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Health = nativeBinding.Health
 module.exports.HealthServer = nativeBinding.HealthServer
+module.exports.Runbook = nativeBinding.Runbook
 module.exports.probePaths = nativeBinding.probePaths

@@ -1,5 +1,5 @@
-// The shapes of the JSON documents runward renders (health+json, doctor) and of what a
-// check may return. Hand-written; the generated `binding.d.ts` imports them.
+// The shapes of the JSON documents runward renders (health+json, doctor, runbook plans) and
+// of what a check may return. Hand-written; the generated `binding.d.ts` imports them.
 
 /** A probe kind. `ready` and `live` are accepted as aliases of `readiness` and `liveness`. */
 export type ProbeKindName = 'startup' | 'readiness' | 'liveness'
@@ -121,4 +121,68 @@ export interface DoctorReport {
   checks: DoctorCheck[]
   warnings: string[]
   values: Record<string, number>
+}
+
+/** A runbook step kind. */
+export type StepKindName =
+  | 'command'
+  | 'http'
+  | 'gate'
+  | 'approval'
+  | 'flag'
+  | 'drain'
+  | 'sleep'
+  | 'runbook'
+  | 'custom'
+
+/** Retries, deadline and failure handling of a planned step; durations as text (`1m 30s`). */
+export interface StepPolicy {
+  /** The deadline of one attempt. */
+  timeout?: string
+  /** Attempts after the first. */
+  retries: number
+  /** The first backoff, doubled after each failure. */
+  backoff: string
+  /** The largest backoff. */
+  backoff_max: string
+  /** What happens after the last failed attempt. */
+  on_failure: 'abort' | 'continue' | 'compensate' | { goto: string }
+  /** What happens when a crash left the step's outcome unknown. */
+  outcome_unknown: 'rerun' | 'ask' | { probe_first: string }
+}
+
+/** One step of a plan. */
+export interface PlannedStep {
+  /** 1-based position. */
+  index: number
+  id: string
+  kind: StepKindName
+  title?: string
+  /** What the step will do, with parameters resolved. */
+  effect: string
+  policy: StepPolicy
+  /** What its undo would do; absent when it has none. */
+  compensation?: string
+}
+
+/** Flags that must be absent or present before a run starts. */
+export interface FlagRequirements {
+  absent: string[]
+  present: string[]
+}
+
+/** The plan of one run, as `Runbook.plan()` returns it (`runward runbook plan --json`). */
+export interface RunbookPlan {
+  /** The runbook's name. */
+  runbook: string
+  /** The definition hash the run will pin. */
+  definition_hash: string
+  /** Resolved parameters; a secret appears as a reference `[secret $NAME]`, never its value. */
+  params: Record<string, unknown>
+  requires: FlagRequirements
+  steps: PlannedStep[]
+  /** The steps a cancellation runs. */
+  on_cancel: PlannedStep[]
+  /** SHA-256 of everything above; changes with the parameters. */
+  digest: string
 }

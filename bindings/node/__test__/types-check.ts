@@ -6,9 +6,13 @@ import {
   type CheckStatus,
   type DoctorReport,
   type HealthJson,
+  type PlannedStep,
+  type RunbookPlan,
+  type StepKindName,
   type TransitionEvent,
   Health,
   HealthServer,
+  Runbook,
   RunwardError,
   ERROR_CODES,
 } from '..'
@@ -67,4 +71,25 @@ async function main(): Promise<void> {
   }
 }
 
+function planRunbook(): void {
+  const rb: Runbook = Runbook.load('controlled-restart.toml')
+  const inline = Runbook.parse('[runbook]\nname = "x"\n', 'inline.toml')
+  const where: string | null = inline.path
+  const ids: string[] = rb.stepIds
+  const plan: RunbookPlan = rb.plan({ service_url: 'http://127.0.0.1:9000', workers: 8 })
+  const first: PlannedStep = plan.steps[0]
+  const kind: StepKindName = first.kind
+  const undo: string | undefined = first.compensation
+  const onFailure = first.policy.on_failure
+  const target: string | undefined = typeof onFailure === 'object' ? onFailure.goto : undefined
+  const text: string = rb.planText() + rb.planText(null) + inline.planText({ dry: 'yes' })
+  console.log(rb.name, rb.definitionHash, where, ids, plan.digest, plan.requires.absent, kind, undo, target, text)
+  try {
+    rb.plan({ nope: 'x' })
+  } catch (err) {
+    if (err instanceof RunwardError && err.code === 'invalid_input') console.log(err.message)
+  }
+}
+
 void main
+void planRunbook

@@ -2,15 +2,16 @@
 //!
 //! A thin layer over the core: `Health` wraps a health registry (checks from `runward.toml`
 //! and Python functions or coroutines), `Server` the core's HTTP server, `Outcome` a check
-//! result. Work runs on runward's own tokio runtime; sync methods release the GIL while they
-//! wait, async twins return asyncio awaitables. Errors are raised as the classes of
-//! `runward.errors`, one per core error kind.
+//! result, `Runbook` a runbook definition and its plans. Work runs on runward's own tokio
+//! runtime; sync methods release the GIL while they wait, async twins return asyncio
+//! awaitables. Errors are raised as the classes of `runward.errors`, one per core error kind.
 
 mod convert;
 mod errors;
 mod health;
 mod outcome;
 mod probe;
+mod runbook;
 mod runtime;
 mod server;
 
@@ -24,6 +25,8 @@ mod _runward {
     use super::health::Health;
     #[pymodule_export]
     use super::outcome::PyOutcome;
+    #[pymodule_export]
+    use super::runbook::Runbook;
     #[pymodule_export]
     use super::server::Server;
 

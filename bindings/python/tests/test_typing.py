@@ -23,7 +23,7 @@ def stub_members() -> Dict[str, Set[str]]:
     tree = ast.parse(STUB.read_text())
     classes: Dict[str, Set[str]] = {}
     for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name in ("Health", "Server", "Outcome"):
+        if isinstance(node, ast.ClassDef) and node.name in ("Health", "Server", "Outcome", "Runbook"):
             classes[node.name] = {
                 item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
             }
@@ -37,13 +37,14 @@ def test_stubs_match_the_native_module() -> None:
         assert declared == runtime, f"{name}: stub-only {declared - runtime}, native-only {runtime - declared}"
 
 
-def test_stub_signatures_match() -> None:
+@pytest.mark.parametrize("name", ["Health", "Runbook"])
+def test_stub_signatures_match(name: str) -> None:
     tree = ast.parse(STUB.read_text())
-    health = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Health")
-    for item in health.body:
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+    for item in cls.body:
         if not isinstance(item, ast.FunctionDef) or item.name.startswith("_"):
             continue
-        native = getattr(_runward.Health, item.name)
+        native = getattr(getattr(_runward, name), item.name)
         if isinstance(native, property) or not callable(native):
             continue
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import runward
 from runward.asgi import HealthApp
@@ -60,6 +60,24 @@ def main() -> None:
     except runward.RunwardError:
         raise
     print(failures, status, report, text, doctor, total, names, code, headers, body, url, port, app)
+
+
+def plan_runbook() -> None:
+    rb = runward.Runbook.load("controlled-restart.toml")
+    rb = runward.Runbook.parse(open("controlled-restart.toml").read(), path="controlled-restart.toml")
+    ids: List[str] = rb.step_ids
+    where: Optional[str] = rb.path
+    plan: runward._runward.RunbookPlan = rb.plan({"service_url": "http://127.0.0.1:9000", "workers": 8})
+    for step in plan["steps"]:
+        undo: Optional[str] = step.get("compensation")
+        print(step["index"], step["id"], step["kind"], step["effect"], step["policy"]["retries"], undo)
+    as_dict: Dict[str, Any] = dict(rb.plan())
+    text: str = rb.plan_text({"service_url": "http://127.0.0.1:9000"})
+    try:
+        rb.plan({"nope": "x"})
+    except runward.InvalidInputError as exc:
+        print(exc.kind)
+    print(rb.name, rb.definition_hash, ids, where, plan["digest"], plan["requires"]["absent"], as_dict, text)
 
 
 async def amain(h: runward.Health) -> None:

@@ -20,12 +20,21 @@ A check that overruns its ``timeout_ms`` is abandoned and reported as ``fail`` w
 ``timeout``: a coroutine is cancelled; a plain function cannot be interrupted, so until it
 returns, further runs of that check report a timeout instead of piling up threads.
 
+A :class:`Runbook` is a runbook definition (TOML); its plans say what a run would do,
+without doing anything:
+
+```python
+rb = runward.Runbook.load("controlled-restart.toml")
+plan = rb.plan({"service_url": "http://127.0.0.1:9000"})   # `runward runbook plan --json`
+print(rb.plan_text({"service_url": "http://127.0.0.1:9000"}))
+```
+
 Errors are raised as subclasses of :class:`RunwardError` (see :mod:`runward.errors`).
 """
 
 from __future__ import annotations
 
-from ._runward import Health, Outcome, Server, __version__
+from ._runward import Health, Outcome, Runbook, Server, __version__
 from .errors import (
     ConfigError,
     InternalError,
@@ -42,6 +51,7 @@ from .errors import (
 __all__ = [
     "Health",
     "Outcome",
+    "Runbook",
     "Server",
     "RunwardError",
     "ConfigError",

@@ -76,6 +76,56 @@ Transition = TypedDict(
 )
 """A status change, as passed to ``Health.on_transition`` callbacks."""
 
+StepKindName = Literal["command", "http", "gate", "approval", "flag", "drain", "sleep", "runbook", "custom"]
+
+class GotoOnFailure(TypedDict):
+    goto: str
+
+class ProbeFirst(TypedDict):
+    probe_first: str
+
+class _StepPolicy(TypedDict):
+    retries: int
+    backoff: str
+    backoff_max: str
+    on_failure: Literal["abort", "continue", "compensate"] | GotoOnFailure
+    outcome_unknown: Literal["rerun", "ask"] | ProbeFirst
+
+class StepPolicy(_StepPolicy, total=False):
+    """Retries, deadline and failure handling of a planned step; durations as text (``1m 30s``)."""
+
+    timeout: str
+
+class _PlannedStep(TypedDict):
+    index: int
+    id: str
+    kind: StepKindName
+    effect: str
+    policy: StepPolicy
+
+class PlannedStep(_PlannedStep, total=False):
+    """One step of a plan: ``effect`` says what it will do, with parameters resolved;
+    ``compensation`` what its undo would do (absent when it has none)."""
+
+    title: str
+    compensation: str
+
+class FlagRequirements(TypedDict):
+    absent: list[str]
+    present: list[str]
+
+class RunbookPlan(TypedDict):
+    """The plan of one run, as ``Runbook.plan`` returns it (``runward runbook plan --json``)."""
+
+    runbook: str
+    definition_hash: str
+    params: dict[str, Any]
+    """Resolved parameters; a secret appears as a reference ``[secret $NAME]``, never its value."""
+    requires: FlagRequirements
+    steps: list[PlannedStep]
+    on_cancel: list[PlannedStep]
+    digest: str
+
 @final
 class Outcome:
     """The result of one check: a status plus optional detail. Invalid values raise
@@ -222,3 +272,31 @@ class Health:
         details: DetailPolicyName | None = None,
         token: str | None = None,
     ) -> tuple[int, list[tuple[str, str]], str]: ...
+
+@final
+class Runbook:
+    """A parsed, validated runbook. A malformed one raises ``ConfigError`` whose message starts
+    with ``file:line:column``. Planning executes nothing."""
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> Runbook:
+        """Reads and validates a runbook file."""
+    @staticmethod
+    def parse(text: str, path: str | os.PathLike[str] | None = None) -> Runbook:
+        """Parses and validates runbook text; ``path`` names it in error messages."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def definition_hash(self) -> str:
+        """SHA-256 of the definition; comments and formatting do not change it."""
+    @property
+    def step_ids(self) -> list[str]: ...
+    @property
+    def path(self) -> str | None:
+        """The file the runbook came from, if any."""
+    def plan(self, params: Mapping[str, object] | None = None) -> RunbookPlan:
+        """The plan of a run. String values are converted to the declared types, as
+        ``--param NAME=VALUE`` is; raises ``InvalidInputError`` for an undeclared, missing or
+        mistyped parameter."""
+    def plan_text(self, params: Mapping[str, object] | None = None) -> str:
+        """The plan as the text ``runward runbook plan`` prints."""
