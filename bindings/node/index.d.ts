@@ -18,6 +18,9 @@ export type ErrorCode =
   | 'io'
   | 'storage'
   | 'shutdown'
+  | 'conflict'
+  | 'lease_lost'
+  | 'busy'
   | 'internal'
 
 /** Every `ErrorCode`. */

@@ -20,6 +20,9 @@ const ERROR_CODES = Object.freeze([
   'io',
   'storage',
   'shutdown',
+  'conflict',
+  'lease_lost',
+  'busy',
   'internal',
 ])
 

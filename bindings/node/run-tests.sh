@@ -10,13 +10,11 @@ cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
-# npm dependencies, idempotently: the lockfile when there is one.
-if [ -f package-lock.json ]; then
-  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund
-  fi
-else
-  npm install --no-audit --no-fund
+# npm dependencies, idempotently. `npm install` honours package-lock.json; `npm ci` is not used
+# because npm 11 rejects this lockfile's platform-specific optional packages as "missing".
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+  || [ package.json -nt node_modules/.package-lock.json ]; then
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 build_flags=(--platform --js binding.js --dts binding.d.ts)

@@ -86,6 +86,9 @@ test('RunwardError covers every code and can be built by hand', () => {
     'io',
     'storage',
     'shutdown',
+    'conflict',
+    'lease_lost',
+    'busy',
     'internal',
   ])
   const err = new RunwardError('custom', 'timeout')

@@ -21,6 +21,9 @@ KINDS = {
     "io": (runward.IoError, OSError),
     "storage": (runward.StorageError, Exception),
     "shutdown": (runward.ShutdownError, Exception),
+    "conflict": (runward.ConflictError, Exception),
+    "lease_lost": (runward.LeaseLostError, Exception),
+    "busy": (runward.BusyError, Exception),
     "internal": (runward.InternalError, Exception),
 }
 

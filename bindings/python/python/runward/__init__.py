@@ -36,10 +36,13 @@ from __future__ import annotations
 
 from ._runward import Health, Outcome, Runbook, Server, __version__
 from .errors import (
+    BusyError,
     ConfigError,
+    ConflictError,
     InternalError,
     InvalidInputError,
     IoError,
+    LeaseLostError,
     NotFoundError,
     PolicyDeniedError,
     RunwardError,
@@ -62,6 +65,9 @@ __all__ = [
     "IoError",
     "StorageError",
     "ShutdownError",
+    "ConflictError",
+    "LeaseLostError",
+    "BusyError",
     "InternalError",
     "__version__",
 ]

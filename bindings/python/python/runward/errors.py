@@ -81,6 +81,25 @@ class ShutdownError(RunwardError):
     kind = "shutdown"
 
 
+class ConflictError(RunwardError):
+    """The item is held by someone else, or its state forbids the change (a lease, a flag
+    owned by another run, an approval already decided)."""
+
+    kind = "conflict"
+
+
+class LeaseLostError(RunwardError):
+    """The caller's lease on a run is no longer current: stop working on the run."""
+
+    kind = "lease_lost"
+
+
+class BusyError(RunwardError):
+    """The state database stayed locked by another process past the retry deadline."""
+
+    kind = "busy"
+
+
 class InternalError(RunwardError):
     """An unexpected internal failure; please report it."""
 
@@ -98,6 +117,9 @@ _BY_KIND: Dict[str, Type[RunwardError]] = {
         IoError,
         StorageError,
         ShutdownError,
+        ConflictError,
+        LeaseLostError,
+        BusyError,
         InternalError,
     )
 }
