@@ -349,6 +349,25 @@ impl Config {
         Ok(builder)
     }
 
+    /// The state database file: `<state dir>/state.db`.
+    pub fn state_db_path(&self) -> PathBuf {
+        self.state_dir.join("state.db")
+    }
+
+    /// Opens (creating if needed) the SQLite state store under the state directory.
+    pub async fn open_store(&self) -> Result<crate::store::SqliteStore> {
+        std::fs::create_dir_all(&self.state_dir).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot create the state directory `{}`",
+                    self.state_dir.display()
+                ),
+                e,
+            )
+        })?;
+        crate::store::SqliteStore::open(self.state_db_path()).await
+    }
+
     /// The bearer token that unlocks details, read from `server.token_env`.
     pub fn server_token(&self) -> Option<String> {
         std::env::var(&self.server.token_env)
