@@ -18,6 +18,9 @@ __all__ = [
     "IoError",
     "StorageError",
     "ShutdownError",
+    "ConflictError",
+    "LeaseLostError",
+    "BusyError",
     "InternalError",
 ]
 
