@@ -5,7 +5,7 @@
 //! request handler all call it, so every frontend answers alike.
 
 use super::render::{self, Detail};
-use super::{Endpoint, ProbeKind, Registry, Status};
+use super::{Endpoint, ProbeKind, Registry, Report, Status};
 use crate::config::DetailPolicy;
 use std::time::Duration;
 
@@ -156,22 +156,27 @@ pub fn handle(
                 Some(kind) => registry.evaluate(kind),
                 None => registry.evaluate_all(),
             };
-            if verbose {
-                let body = render::verbose(&report, detail);
-                response(
-                    report.status,
-                    "text/plain; charset=utf-8",
-                    report.max_age,
-                    body,
-                )
-            } else {
-                let body = render::health_json(&report, detail).to_string();
-                response(report.status, render::HEALTH_JSON, report.max_age, body)
-            }
+            report_response(&report, detail, verbose)
         }
     };
     registry.count_request(endpoint, answer.status);
     answer
+}
+
+/// A report as `?verbose` text or health+json.
+fn report_response(report: &Report, detail: Detail, verbose: bool) -> ProbeResponse {
+    if verbose {
+        let body = render::verbose(report, detail);
+        response(
+            report.status,
+            "text/plain; charset=utf-8",
+            report.max_age,
+            body,
+        )
+    } else {
+        let body = render::health_json(report, detail).to_string();
+        response(report.status, render::HEALTH_JSON, report.max_age, body)
+    }
 }
 
 fn check_response(
@@ -188,21 +193,7 @@ fn check_response(
             cache_control: "no-store".into(),
             body: serde_json::json!({ "status": "fail", "output": err.message() }).to_string(),
         },
-        Ok(report) => {
-            let detail = detail_for(options, req);
-            if wants_verbose(req.query) {
-                let body = render::verbose(&report, detail);
-                response(
-                    report.status,
-                    "text/plain; charset=utf-8",
-                    report.max_age,
-                    body,
-                )
-            } else {
-                let body = render::health_json(&report, detail).to_string();
-                response(report.status, render::HEALTH_JSON, report.max_age, body)
-            }
-        }
+        Ok(report) => report_response(&report, detail_for(options, req), wants_verbose(req.query)),
     };
     registry.count_request(Endpoint::ReadyzCheck, answer.status);
     answer
