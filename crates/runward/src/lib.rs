@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod error;
+pub mod flags;
 pub mod health;
 pub mod policy;
 pub mod probes;
