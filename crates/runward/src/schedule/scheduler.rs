@@ -36,7 +36,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Due times one schedule handles in one tick; a longer backlog continues on the next tick.
 pub const MAX_DUE_PER_TICK: usize = 1000;
@@ -530,10 +529,10 @@ impl Scheduler {
             return Ok(cursor);
         }
         let spec = spec_of(record)?;
-        let created = record.created_at - Duration::from_millis(1);
+        // Due times strictly after the schedule's creation are its own.
         let after = match self.store.last_fire(name).await? {
-            Some(fire) if fire.due_at > created => fire.due_at,
-            _ => created,
+            Some(fire) if fire.due_at > record.created_at => fire.due_at,
+            _ => record.created_at,
         };
         let mut cursor = Cursor {
             created_at: record.created_at,
