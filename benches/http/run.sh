@@ -25,11 +25,11 @@ WARMUP="${WARMUP:-5}"               # seconds of load before the measurement
 THREADS="${THREADS:-2}"             # wrk threads
 CONNECTIONS="${CONNECTIONS:-32}"    # wrk connections
 SCENARIOS="${SCENARIOS:-healthy hanging}"
-SERVERS="${SERVERS:-runward runward-status-only node-terminus python-fastapi}"
+SERVERS="${SERVERS:-floor runward runward-status-only node-terminus python-fastapi}"
 
 FAST_PORT=18081      # the 19 (or 20) healthy dependencies: fixed in runward*.toml
 HANG_PORT=18082      # the hanging dependency: fixed in runward.toml
-declare -A PORT=([runward]=18080 [runward-status-only]=18083 [node-terminus]=18090 [python-fastapi]=18100)
+declare -A PORT=([floor]=18081 [runward]=18080 [runward-status-only]=18083 [node-terminus]=18090 [python-fastapi]=18100)
 
 RESULTS_DIR="$HERE/results"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -130,6 +130,12 @@ start_server() {
     local server="$1" scenario="$2" port="${PORT[$1]}" config hang_env=()
     [[ "$scenario" == hanging ]] && hang_env=(HANG_URL="http://127.0.0.1:$HANG_PORT")
     case "$server" in
+        floor)
+            # The dependency server's own `200 ok`: no checks at all, what the machine gives a
+            # do-nothing HTTP server. Already running.
+            SERVER_PID=$DEPS_PID
+            return
+            ;;
         runward | runward-status-only)
             config="$HERE/runward.toml"
             [[ "$scenario" == healthy ]] && config="$HERE/runward-healthy.toml"
@@ -202,6 +208,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else
 measure() {
     local name="$1" threads="$2" connections="$3" key="$scenario/$1/$server" url line s0 d0 b0 w0 started elapsed
     url="http://127.0.0.1:${PORT[$server]}/readyz"
+    [[ "$server" == floor ]] && url="http://127.0.0.1:$FAST_PORT/ok"
     load "$url" "$WARMUP" "$threads" "$connections" >/dev/null
     s0="$(cputicks "$SERVER_PID")"
     d0="$(cputicks "$DEPS_PID")"
@@ -239,7 +246,7 @@ table() {
         key="$scenario/$name/$server"
         r1="-"
         r2="-"
-        if [[ -n "${RPS[$base]:-}" && "$server" != runward* ]]; then
+        if [[ -n "${RPS[$base]:-}" && "$server" != runward* && "$server" != floor ]]; then
             r1="$(ratio "${RPS[$base]}" "${RPS[$key]}")"
             r2="$(ratio "${P99[$key]}" "${P99[$base]}")"
         fi
@@ -251,7 +258,7 @@ table() {
 
 main() {
     install
-    for p in "$FAST_PORT" "$HANG_PORT" "${PORT[@]}"; do
+    for p in "$HANG_PORT" "${PORT[@]}"; do
         port_free "$p" || die "port $p on 127.0.0.1 is in use: stop what listens there"
     done
     say "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
@@ -286,7 +293,7 @@ main() {
                     | grep -E '^runward_check_(runs_total|duration_seconds|up)\{check="(dep01|hanging)"' \
                     | tee -a "$LOG" || true
             fi
-            stop "$SERVER_PID"
+            [[ "$server" == floor ]] || stop "$SERVER_PID"
         done
     done
     stop "$DEPS_PID"
@@ -306,6 +313,8 @@ main() {
         done
     fi
     say ""
+    say "floor: the dependency server's own 200 ok (Node, no checks), what this machine gives a do-nothing"
+    say "server; its cpu% and deps% are the same process."
     say "rps: requests per second; p50/p99: wrk latency percentiles; non2xx: answers other than 2xx/3xx"
     say "(a failing readiness probe answers 503). CPU over the measured window, 200% = both cores: cpu% the"
     say "server, deps% the dependency server, wrk% the load generator, other% every other process on the"
