@@ -69,6 +69,8 @@ pub struct Config {
     pub outbound: Arc<OutboundPolicy>,
     /// Where runward keeps its state.
     pub state_dir: PathBuf,
+    /// The `[[schedules]]` entries, validated (spec, zone, runbook file, parameters, policies).
+    pub schedules: Vec<crate::schedule::Schedule>,
     checks: Vec<CheckEntry>,
     source: Arc<str>,
 }
@@ -185,6 +187,8 @@ struct RawConfig {
     state: StateSection,
     #[serde(default)]
     checks: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    schedules: Vec<Spanned<toml::Table>>,
 }
 
 /// Keys every check accepts, besides its kind's own.
@@ -267,6 +271,7 @@ impl Config {
                 table,
             });
         }
+        let schedules = parse_schedules(text, file, base_dir, raw.schedules)?;
         let state_dir = raw
             .state
             .dir
@@ -283,6 +288,7 @@ impl Config {
             } else {
                 base_dir.join(state_dir)
             },
+            schedules,
             checks,
             source: Arc::from(text),
         };
@@ -383,6 +389,39 @@ impl Config {
             token: self.server_token(),
         }
     }
+}
+
+/// Validates `[[schedules]]` entries; errors name the file, line and key.
+fn parse_schedules(
+    text: &str,
+    file: Option<&Path>,
+    base_dir: &Path,
+    entries: Vec<Spanned<toml::Table>>,
+) -> Result<Vec<crate::schedule::Schedule>> {
+    let mut out: Vec<crate::schedule::Schedule> = Vec::with_capacity(entries.len());
+    for spanned in entries {
+        let offset = spanned.span().start;
+        let table = spanned.into_inner();
+        let label = match table.get("name") {
+            Some(toml::Value::String(name)) => format!("schedule `{name}`"),
+            _ => "[[schedules]] entry".to_owned(),
+        };
+        let schedule = crate::schedule::Schedule::from_toml(&table, base_dir).map_err(|e| {
+            let key = e.message().split('`').nth(1).unwrap_or("name");
+            let at = key_offset(text, offset, key).unwrap_or(offset);
+            Error::config(format!("{label}: {}", e.message()))
+                .with_location(location(text, file, at))
+        })?;
+        if out.iter().any(|s| s.name() == schedule.name()) {
+            let at = key_offset(text, offset, "name").unwrap_or(offset);
+            return Err(Error::config(format!(
+                "{label} is defined twice: schedule names must be unique"
+            ))
+            .with_location(location(text, file, at)));
+        }
+        out.push(schedule);
+    }
+    Ok(out)
 }
 
 fn get_u64(table: &toml::Table, key: &str) -> Result<Option<u64>> {
@@ -552,5 +591,64 @@ mod tests {
         let err = Config::parse(text, Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
         assert!(err.to_string().starts_with("r.toml:5:"), "{err}");
         assert!(err.to_string().contains("timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn schedules_are_validated_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hb.toml"),
+            "[runbook]\nname = \"hb\"\n[params.queue]\ntype = \"string\"\n[[steps]]\nid = \"s\"\nkind = \"sleep\"\nduration = \"1s\"\n",
+        )
+        .unwrap();
+        let file = Some(Path::new("r.toml"));
+        let ok = "[[schedules]]\nname = \"hb\"\nspec = \"@every:60\"\nzone = \"Europe/Berlin\"\nrunbook = \"hb.toml\"\nparams = { queue = \"q\" }\nmisfire = \"fire_all\"\ncatch_up = \"10m\"\n";
+        let config = Config::parse(ok, file, dir.path()).unwrap();
+        assert_eq!(config.schedules.len(), 1);
+        let def = config.schedules[0].to_def();
+        assert_eq!(
+            (def.time_zone.as_str(), def.catch_up),
+            ("Europe/Berlin", Some(Duration::from_secs(600)))
+        );
+
+        let cases = [
+            (
+                ok.replace("fire_all", "sometimes"),
+                "r.toml:7:",
+                "skip, fire_once, fire_all",
+            ),
+            (
+                ok.replace("Europe/Berlin", "Mars/Base"),
+                "r.toml:4:",
+                "IANA",
+            ),
+            (
+                ok.replace("@every:60", "@every:soon"),
+                "r.toml:3:",
+                "@every:60",
+            ),
+            (
+                ok.replace("hb.toml", "missing.toml"),
+                "r.toml:5:",
+                "missing.toml",
+            ),
+            (
+                ok.replace("queue = ", "colour = "),
+                "r.toml:6:",
+                "no parameter `colour`",
+            ),
+            (
+                format!("{ok}overlap = \"never\"\n"),
+                "r.toml:9:",
+                "skip, buffer_one, allow",
+            ),
+            (format!("{ok}{ok}"), "r.toml:10:", "defined twice"),
+        ];
+        for (text, at, says) in cases {
+            let err = Config::parse(&text, file, dir.path()).unwrap_err();
+            let msg = err.to_string();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{msg}");
+            assert!(msg.starts_with(at) && msg.contains(says), "{msg}");
+        }
     }
 }

@@ -70,7 +70,12 @@ async fn schedule_every_60_dispatches_each_due_time_once() {
         .unwrap();
     a.sync(&[heartbeat]).await.unwrap();
     // b learns where the schedule stands before anything is due.
-    assert_eq!(tick(&b, &clock, START + Duration::from_secs(30)).await.handled(), 0);
+    assert_eq!(
+        tick(&b, &clock, START + Duration::from_secs(30))
+            .await
+            .handled(),
+        0
+    );
 
     let first = tick(&a, &clock, START + minutes(1)).await;
     assert_eq!(dues(&first), vec![START + minutes(1)]);
@@ -229,7 +234,11 @@ async fn schedule_misfire_fire_all_runs_each_inside_the_window_bounded_per_tick(
     let mut total = 0;
     for round in 0.. {
         let report = tick(&s, &clock, now).await;
-        let fast = report.claimed.iter().filter(|d| d.schedule == "fast").count();
+        let fast = report
+            .claimed
+            .iter()
+            .filter(|d| d.schedule == "fast")
+            .count();
         assert!(fast <= MAX_CATCH_UP_RUNS + 1, "round {round}: {fast}");
         total += fast;
         if fast == 0 {
@@ -272,7 +281,11 @@ async fn schedule_overlap_skip_waits_for_the_previous_run() {
     let third = tick(&s, &clock, START + minutes(3)).await;
     assert!(third.skipped[0].reason.contains("is still running"));
     store
-        .update_run(&run_id, lease.epoch, RunUpdate::status(RunStatus::Succeeded))
+        .update_run(
+            &run_id,
+            lease.epoch,
+            RunUpdate::status(RunStatus::Succeeded),
+        )
         .await
         .unwrap();
     let fourth = tick(&s, &clock, START + minutes(4)).await;
@@ -314,7 +327,9 @@ async fn schedule_overlap_buffer_one_keeps_one_queued() {
 async fn schedule_disabled_records_its_due_times_skipped() {
     let (store, clock) = setup(START).await;
     let s = scheduler(&store);
-    s.sync(&[Schedule::new("hb", "@every:60", "hb").unwrap().enabled(false)])
+    s.sync(&[Schedule::new("hb", "@every:60", "hb")
+        .unwrap()
+        .enabled(false)])
         .await
         .unwrap();
     let report = tick(&s, &clock, START + minutes(3)).await;
@@ -539,7 +554,10 @@ async fn schedule_four_processes_tick_without_duplicates_or_silent_misses() {
             .collect();
         let fires = store.list_fires(name, None, None).await.unwrap();
         let got: Vec<Timestamp> = fires.iter().map(|f| f.due_at).collect();
-        assert_eq!(got, expected, "{name}: every due time is in the ledger once");
+        assert_eq!(
+            got, expected,
+            "{name}: every due time is in the ledger once"
+        );
         for fire in &fires {
             match fire.status {
                 FireStatus::Dispatched => assert!(fire.run_id.is_some()),
@@ -556,7 +574,10 @@ async fn schedule_four_processes_tick_without_duplicates_or_silent_misses() {
             })
             .await
             .unwrap();
-        let run_dues: HashSet<_> = runs.iter().map(|r| r.fire.clone().unwrap().due_at).collect();
+        let run_dues: HashSet<_> = runs
+            .iter()
+            .map(|r| r.fire.clone().unwrap().due_at)
+            .collect();
         assert_eq!(run_dues.len(), runs.len(), "{name}: no due time ran twice");
         let dispatched_here = fires
             .iter()
