@@ -33,6 +33,19 @@ pub(crate) enum Command {
     /// Runbooks: plan what a run would do.
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// Flags: set, clear and list TTL'd flags such as `restarting`.
+    ///
+    /// Exit codes: 0 ok, 1 refused (the flag is held by another owner), 2 bad input.
+    #[command(subcommand)]
+    Flag(FlagCommand),
+    /// Turn lockdown on and print its unlock code, shown only once.
+    ///
+    /// Exit codes: 0 ok, 1 refused (lockdown is already on), 2 bad input.
+    Lockdown(LockdownArgs),
+    /// End lockdown with its unlock code, or print a new code with --rotate.
+    ///
+    /// Exit codes: 0 ok, 1 refused (wrong or expired code, no lockdown), 2 bad input.
+    Unlock(UnlockArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -106,6 +119,93 @@ pub(crate) struct PlanArgs {
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     pub(crate) params: Vec<String>,
     /// Print the plan as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Parses a TTL such as `30s`, `10m` or `1h`; a bad value is a usage error (exit 2).
+fn ttl(text: &str) -> Result<std::time::Duration, String> {
+    runward::flags::parse_ttl(text).map_err(|e| e.message().to_owned())
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FlagCommand {
+    /// Set a flag for an owner until its TTL runs out; the same owner renews it.
+    Set(FlagSetArgs),
+    /// Clear a flag (with --owner, only when that owner holds it).
+    Clear(FlagClearArgs),
+    /// List the flags that are set; expired flags are not shown.
+    List(FlagListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FlagSetArgs {
+    /// The flag's name, e.g. `restarting`.
+    pub(crate) name: String,
+    /// How long the flag holds unless renewed, e.g. 10m or 1h.
+    #[arg(long, value_parser = ttl)]
+    pub(crate) ttl: std::time::Duration,
+    /// Why the flag is set.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// Who holds the flag.
+    #[arg(long, default_value = "operator")]
+    pub(crate) owner: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FlagClearArgs {
+    /// The flag's name.
+    pub(crate) name: String,
+    /// Clear only if this owner holds the flag (default: whoever holds it).
+    #[arg(long)]
+    pub(crate) owner: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FlagListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LockdownArgs {
+    /// Why lockdown is on.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// How long lockdown lasts unless unlocked.
+    #[arg(long, value_parser = ttl, default_value = "1h")]
+    pub(crate) ttl: std::time::Duration,
+    /// How long the unlock code stays valid.
+    #[arg(long, value_parser = ttl, default_value = "1h")]
+    pub(crate) code_ttl: std::time::Duration,
+    /// Who holds the lockdown.
+    #[arg(long, default_value = "operator")]
+    pub(crate) owner: String,
+    /// Print JSON (it carries the unlock code).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnlockArgs {
+    /// The unlock code printed by `runward lockdown` or `runward unlock --rotate`.
+    #[arg(required_unless_present = "rotate", conflicts_with = "rotate")]
+    pub(crate) code: Option<String>,
+    /// Replace the unlock code and print the new one; the old code stops working.
+    #[arg(long)]
+    pub(crate) rotate: bool,
+    /// With --rotate: how long the new code stays valid (default: as long as the old one).
+    #[arg(long, value_parser = ttl, requires = "rotate")]
+    pub(crate) code_ttl: Option<std::time::Duration>,
+    /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }
