@@ -33,6 +33,11 @@ pub(crate) enum Command {
     /// Runbooks: plan what a run would do.
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// Schedules: list them, or tick once (claim due runs, record skipped and missed ones).
+    ///
+    /// Exit codes: 0 ok, 1 a schedule could not be ticked, 2 bad configuration or usage.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Flags: set, clear and list TTL'd flags such as `restarting`.
     ///
     /// Exit codes: 0 ok, 1 refused (the flag is held by another owner), 2 bad input.
@@ -208,4 +213,29 @@ pub(crate) struct UnlockArgs {
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScheduleCommand {
+    /// List the schedules with their next due time and last fire.
+    List(ScheduleListArgs),
+    /// Sync the schedules from the configuration into the store and tick once.
+    Tick(ScheduleTickArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleTickArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Evaluate at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub(crate) now: Option<String>,
 }

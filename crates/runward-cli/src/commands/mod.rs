@@ -4,6 +4,7 @@ mod check;
 mod doctor;
 mod flag;
 mod runbook;
+mod schedule;
 mod serve;
 
 use crate::cli::{Cli, Command};
@@ -38,6 +39,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32> {
         Command::Check(args) => runtime.block_on(check::run(&config, args)),
         Command::Serve(args) => runtime.block_on(serve::run(&config, args)),
         Command::Doctor(args) => runtime.block_on(doctor::run(&config, args)),
+        Command::Schedule(command) => runtime.block_on(schedule::run(&config, command)),
         Command::Flag(command) => runtime.block_on(flag::flag(&config, command)),
         Command::Lockdown(args) => runtime.block_on(flag::lockdown(&config, args)),
         Command::Unlock(args) => runtime.block_on(flag::unlock(&config, args)),

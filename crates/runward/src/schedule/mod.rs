@@ -9,6 +9,6 @@ mod spec;
 pub use definition::{DEFAULT_CATCH_UP, DEFAULT_SKIP_WINDOW, SCHEDULE_KEYS, Schedule};
 pub use scheduler::{
     Dispatched, Lost, MAX_CATCH_UP_RUNS, MAX_DUE_PER_TICK, Recorded, ResolvedRunbook, RunbookFiles,
-    RunbookResolver, ScheduleStatus, Scheduler, SyncReport, TickError, TickReport,
+    RunbookResolver, ScheduleStatus, Scheduler, SyncReport, TickError, TickReport, parse_time,
 };
 pub use spec::{ScheduleSpec, TimeZoneName};

@@ -552,6 +552,17 @@ enum Decision {
     Record(FireStatus, String),
 }
 
+/// Parses an RFC 3339 time such as `2026-11-23T10:00:00Z` or `2026-11-23T11:00:00+01:00`.
+pub fn parse_time(text: &str) -> Result<Timestamp> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| Timestamp::from_millis(t.timestamp_millis()))
+        .map_err(|e| {
+            Error::invalid(format!(
+                "`{text}` is not an RFC 3339 time ({e}): write e.g. 2026-11-23T10:00:00Z"
+            ))
+        })
+}
+
 fn to_utc(t: Timestamp) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(t.as_millis())
         .single()
