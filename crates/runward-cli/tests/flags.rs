@@ -184,11 +184,53 @@ fn lockdown_then_unlock_with_the_printed_code() {
 fn rotate_replaces_the_code_and_json_carries_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let _guard = settings(dir).bind_to_scope();
 
-    let locked = json(
+    let text = ok(
+        dir,
+        &["flag", "set", "restarting", "--ttl", "10m", "--json"],
+    );
+    insta::assert_snapshot!(text, @r#"
+    {
+      "expires_at": "[TIME]",
+      "name": "restarting",
+      "owner": "operator",
+      "reason": null,
+      "set_at": "[TIME]"
+    }
+    "#);
+    insta::assert_snapshot!(ok(dir, &["flag", "list", "--json"]), @r#"
+    [
+      {
+        "expires_at": "[TIME]",
+        "name": "restarting",
+        "owner": "operator",
+        "reason": null,
+        "set_at": "[TIME]"
+      }
+    ]
+    "#);
+    ok(dir, &["flag", "clear", "restarting"]);
+
+    let text = ok(
         dir,
         &["lockdown", "--ttl", "2h", "--code-ttl", "30m", "--json"],
     );
+    insta::assert_snapshot!(text, @r#"
+    {
+      "code": "[CODE]",
+      "code_expires_at": "[TIME]",
+      "code_generation": 1,
+      "flag": {
+        "expires_at": "[TIME]",
+        "name": "lockdown",
+        "owner": "operator",
+        "reason": null,
+        "set_at": "[TIME]"
+      }
+    }
+    "#);
+    let locked: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(locked["flag"]["name"], "lockdown");
     assert_eq!(locked["code_generation"], 1);
     let first = locked["code"].as_str().unwrap().to_owned();
