@@ -34,7 +34,7 @@ use crate::store::{
 use crate::{Error, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Due times one schedule handles in one tick; a longer backlog continues on the next tick.
@@ -305,7 +305,8 @@ impl Scheduler {
     pub async fn tick(&self, now: Timestamp) -> Result<TickReport> {
         let records = self.store.list_schedules().await?;
         let mut cursors = self.cursors.lock().await;
-        cursors.retain(|name, _| records.iter().any(|r| &r.def.name == name));
+        let names: HashSet<&str> = records.iter().map(|r| r.def.name.as_str()).collect();
+        cursors.retain(|name, _| names.contains(name.as_str()));
         let mut report = TickReport::new(now);
         report.schedules = records.len();
         for record in &records {
