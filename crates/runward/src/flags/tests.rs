@@ -258,6 +258,19 @@ async fn flags_lockdown_by_another_owner_is_refused_and_keeps_the_code() {
     assert!(flags.lockdown_status().await.unwrap().code.is_none());
 }
 
+#[tokio::test]
+async fn flags_lockdown_again_by_its_owner_renews_and_replaces_the_code() {
+    let (flags, clock) = setup().await;
+    let first = flags.lockdown("admin", None, HOUR).await.unwrap();
+    clock.advance(MIN);
+    let second = flags.lockdown("admin", Some("still"), HOUR).await.unwrap();
+    assert_eq!(second.flag.set_at, first.flag.set_at);
+    assert_eq!(second.flag.expires_at, clock.now() + HOUR);
+    let err = flags.unlock(first.code.expose()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyDenied);
+    flags.unlock(second.code.expose()).await.unwrap();
+}
+
 fn failing_registry() -> (Registry, Arc<AtomicBool>) {
     let healthy = Arc::new(AtomicBool::new(true));
     let probe_state = healthy.clone();

@@ -141,9 +141,10 @@ struct Inner {
 ///
 /// The unlock code of a lockdown it starts goes to the [`on_lockdown`](Self::on_lockdown)
 /// hook and nowhere else; without a hook, operators get a code with
-/// [`Flags::rotate_unlock_code`] (`runward unlock --rotate`). While lockdown is on, failures
-/// are not counted; after an unlock the count starts from zero. The background task stops
-/// with [`stop`](Self::stop) or when the last clone is dropped.
+/// [`Flags::rotate_unlock_code`] (`runward unlock --rotate`). When the limit is reached while
+/// lockdown is already on (set by anyone), no new lockdown or code is issued and the count
+/// starts again from zero. The background task stops with [`stop`](Self::stop) or when the
+/// last clone is dropped.
 #[derive(Clone)]
 pub struct LockdownTrigger {
     inner: Arc<Inner>,
