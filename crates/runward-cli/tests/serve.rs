@@ -201,3 +201,55 @@ path = "data"
     assert!(raw.contains("application/health+json"), "{raw}");
     assert!(raw.contains("\"data:"), "details with the token: {raw}");
 }
+
+#[test]
+fn repeated_readiness_failures_start_lockdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let config = format!(
+        r#"
+[[checks]]
+name = "api"
+kind = "tcp"
+host = "127.0.0.1"
+port = {dead}
+timeout_ms = 200
+interval_ms = 100
+jitter_ms = 0
+
+[lockdown]
+failures = 3
+window_ms = 10000
+ttl_ms = 60000
+"#
+    );
+    std::fs::write(tmp.path().join("runward.toml"), config).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+        .current_dir(tmp.path())
+        .args(["serve", "--addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _serve = Serve(child);
+    wait_until("lockdown is set", Duration::from_secs(20), || {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+            .current_dir(tmp.path())
+            .args(["flag", "list", "--json"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("\"lockdown\"")
+    });
+    // An operator gets a code and unlocks.
+    let out = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+        .current_dir(tmp.path())
+        .args(["unlock", "--rotate", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

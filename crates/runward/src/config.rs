@@ -65,6 +65,8 @@ pub struct Config {
     pub health: HealthSection,
     /// The HTTP server's settings.
     pub server: ServerSection,
+    /// The automatic lockdown trigger, when configured.
+    pub lockdown: Option<LockdownSection>,
     /// The outbound policy.
     pub outbound: Arc<OutboundPolicy>,
     /// Where runward keeps its state.
@@ -189,6 +191,59 @@ struct RawConfig {
     checks: Vec<Spanned<toml::Table>>,
     #[serde(default)]
     schedules: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    lockdown: Option<LockdownSection>,
+}
+
+/// `[lockdown]`: start lockdown automatically when readiness keeps failing (`runward serve`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LockdownSection {
+    /// Whether the trigger runs (default true once the section is present).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Failed readiness evaluations within the window that start lockdown (default 3).
+    #[serde(default = "three")]
+    pub failures: u32,
+    /// How far back failures count, in milliseconds (default 60000).
+    #[serde(default = "minute_ms")]
+    pub window_ms: u64,
+    /// How long the lockdown lasts unless unlocked, in milliseconds (default 3600000).
+    #[serde(default = "hour_ms")]
+    pub ttl_ms: u64,
+    /// How long the unlock code stays valid, in milliseconds (default: `ttl_ms`).
+    pub code_ttl_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn three() -> u32 {
+    3
+}
+fn minute_ms() -> u64 {
+    60_000
+}
+fn hour_ms() -> u64 {
+    3_600_000
+}
+
+impl LockdownSection {
+    /// The trigger policy this section describes, or `None` when disabled.
+    pub fn policy(&self) -> Option<crate::flags::LockdownPolicy> {
+        if !self.enabled {
+            return None;
+        }
+        let mut policy = crate::flags::LockdownPolicy::new(
+            self.failures,
+            Duration::from_millis(self.window_ms),
+            Duration::from_millis(self.ttl_ms),
+        );
+        if let Some(code_ttl) = self.code_ttl_ms {
+            policy.code_ttl = Duration::from_millis(code_ttl);
+        }
+        Some(policy)
+    }
 }
 
 /// Keys every check accepts, besides its kind's own.
@@ -282,6 +337,7 @@ impl Config {
             service: raw.service,
             health: raw.health,
             server: raw.server,
+            lockdown: raw.lockdown,
             outbound: Arc::new(raw.policy.outbound),
             state_dir: if state_dir.is_absolute() {
                 state_dir

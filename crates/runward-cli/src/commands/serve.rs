@@ -3,7 +3,9 @@
 use crate::cli::ServeArgs;
 use anyhow::Result;
 use runward::config::Config;
+use runward::flags::{Flags, LockdownPolicy, LockdownTrigger, attach_lockdown};
 use runward::health::server::Server;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
@@ -12,6 +14,10 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
         eprintln!("warning: {warning}");
     }
     let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
+    let trigger = match config.lockdown.as_ref().and_then(|l| l.policy()) {
+        Some(policy) => Some(lockdown_trigger(config, &registry, policy).await?),
+        None => None,
+    };
     let server = Server::bind(registry, &addr, config.endpoint_options()).await?;
     eprintln!("runward: serving health on http://{}", server.local_addr());
     wait_for_signal().await?;
@@ -21,8 +27,32 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
         drain.as_millis()
     );
     server.shutdown(drain).await?;
+    if let Some(trigger) = trigger {
+        trigger.stop();
+    }
     eprintln!("runward: stopped");
     Ok(0)
+}
+
+/// Starts lockdown automatically when readiness keeps failing (`[lockdown]`). The unlock code
+/// is never logged: an operator gets a fresh one with `runward unlock --rotate`.
+async fn lockdown_trigger(
+    config: &Config,
+    registry: &runward::health::Registry,
+    policy: LockdownPolicy,
+) -> Result<LockdownTrigger> {
+    let store = config.open_store().await?;
+    let flags = Flags::new(Arc::new(store));
+    let trigger = attach_lockdown(registry, flags, policy)?;
+    trigger.on_lockdown(|event| {
+        eprintln!(
+            "runward: lockdown started after {} failed readiness evaluations (failing: {}); \
+             get an unlock code with `runward unlock --rotate`",
+            event.failures,
+            event.failing.join(", ")
+        );
+    });
+    Ok(trigger)
 }
 
 #[cfg(unix)]
