@@ -114,6 +114,60 @@ pub(crate) enum RunbookCommand {
     ///
     /// Exit codes: 0 the plan is valid, 2 the runbook or its parameters are invalid.
     Plan(PlanArgs),
+    /// List runs, newest first, e.g. `--status failed --since 1d`.
+    List(RunListArgs),
+    /// Show one run: its lifecycle, step attempts and errors.
+    Show(RunShowArgs),
+    /// Export one run's evidence (attempts, hash-chained events, chain verification).
+    Export(RunExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunListArgs {
+    /// Only runs in this status (repeatable): queued, running, waiting_approval,
+    /// waiting_operator, succeeded, failed, cancelled, compensating, compensated,
+    /// compensation_failed, orphaned.
+    #[arg(long = "status")]
+    pub(crate) statuses: Vec<String>,
+    /// Only runs changed within this long, e.g. `1d`, `6h`.
+    #[arg(long, value_parser = ttl)]
+    pub(crate) since: Option<std::time::Duration>,
+    /// Only runs of this runbook.
+    #[arg(long)]
+    pub(crate) runbook: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunShowArgs {
+    /// The run id.
+    pub(crate) id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum EvidenceFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunExportArgs {
+    /// The run id.
+    pub(crate) id: String,
+    /// The document format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub(crate) format: EvidenceFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o')]
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

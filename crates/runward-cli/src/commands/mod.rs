@@ -7,7 +7,7 @@ mod runbook;
 mod schedule;
 mod serve;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RunbookCommand};
 use anyhow::Result;
 use clap::CommandFactory;
 use runward::config::Config;
@@ -26,7 +26,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         // Runbook planning needs neither the configuration nor a runtime.
-        Command::Runbook(command) => return runbook::run(command),
+        Command::Runbook(RunbookCommand::Plan(args)) => return runbook::plan(args),
         _ => {}
     }
     let config = Config::discover(cli.config.as_deref())?;
@@ -43,7 +43,8 @@ pub(crate) fn run(cli: Cli) -> Result<i32> {
         Command::Flag(command) => runtime.block_on(flag::flag(&config, command)),
         Command::Lockdown(args) => runtime.block_on(flag::lockdown(&config, args)),
         Command::Unlock(args) => runtime.block_on(flag::unlock(&config, args)),
-        Command::Completions { .. } | Command::Runbook(_) => unreachable!("handled above"),
+        Command::Runbook(command) => runtime.block_on(runbook::runs(&config, command)),
+        Command::Completions { .. } => unreachable!("handled above"),
     }
 }
 

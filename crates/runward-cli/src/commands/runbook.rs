@@ -1,27 +1,134 @@
-//! `runward runbook`: plan runbooks.
+//! `runward runbook`: plan runbooks; list, show and export runs.
 
-use crate::cli::{PlanArgs, RunbookCommand};
+use crate::cli::{
+    EvidenceFormat, PlanArgs, RunExportArgs, RunListArgs, RunShowArgs, RunbookCommand,
+};
 use anyhow::{Result, bail};
-use runward::runbook::{Runbook, plan};
+use runward::config::Config;
+use runward::runbook::{Evidence, Runbook};
+use runward::store::{RunFilter, RunId, RunStatus, Store, Timestamp};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub(crate) fn run(command: &RunbookCommand) -> Result<i32> {
-    match command {
-        RunbookCommand::Plan(args) => plan_command(args),
-    }
-}
-
-fn plan_command(args: &PlanArgs) -> Result<i32> {
+/// `runward runbook plan`.
+pub(crate) fn plan(args: &PlanArgs) -> Result<i32> {
     let runbook = Runbook::load(&args.file)?;
     let params = parse_params(&args.params)?;
-    let plan = plan(&runbook, &params)?;
+    let plan = runward::runbook::plan(&runbook, &params)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
         print!("{}", plan.to_text());
     }
     Ok(0)
+}
+
+/// The run commands, over the state store.
+pub(crate) async fn runs(config: &Config, command: RunbookCommand) -> Result<i32> {
+    let store = config.open_store().await?;
+    match command {
+        RunbookCommand::Plan(args) => plan(&args),
+        RunbookCommand::List(args) => list(&store, args).await,
+        RunbookCommand::Show(args) => show(&store, args).await,
+        RunbookCommand::Export(args) => export(&store, args).await,
+    }
+}
+
+async fn list(store: &dyn Store, args: RunListArgs) -> Result<i32> {
+    let statuses = args
+        .statuses
+        .iter()
+        .map(|s| s.parse::<RunStatus>())
+        .collect::<runward::Result<Vec<_>>>()?;
+    let filter = RunFilter {
+        statuses,
+        runbook: args.runbook,
+        updated_after: args.since.map(|d| Timestamp::now() - d),
+        limit: Some(args.limit),
+        ..RunFilter::default()
+    };
+    let runs = store.list_runs(&filter).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no runs match");
+        return Ok(0);
+    }
+    println!(
+        "{:<38} {:<22} {:<20} {:<26} STARTED BY",
+        "RUN", "RUNBOOK", "STATUS", "UPDATED"
+    );
+    for run in &runs {
+        println!(
+            "{:<38} {:<22} {:<20} {:<26} {}",
+            run.id,
+            run.runbook,
+            run.status,
+            run.updated_at.to_string(),
+            run.started_by.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(0)
+}
+
+async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
+    let details = store.run_details(&RunId::from(args.id.as_str())).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&details)?);
+        return Ok(0);
+    }
+    let run = &details.run;
+    println!("run {} ({})", run.id, run.runbook);
+    println!("status: {}", run.status);
+    println!("created: {}  updated: {}", run.created_at, run.updated_at);
+    if let Some(by) = &run.started_by {
+        println!("started by: {by}");
+    }
+    if let Some(error) = &run.error {
+        println!("error: {error}");
+    }
+    if details.attempts.is_empty() {
+        println!("no step has started");
+    }
+    for a in &details.attempts {
+        let error = a
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        println!(
+            "  step {} `{}` attempt {}: {}{error}",
+            a.step_index + 1,
+            a.step_id,
+            a.attempt,
+            a.status
+        );
+    }
+    for e in &details.events {
+        println!("  event {} {} {}", e.seq, e.at, e.kind);
+    }
+    Ok(0)
+}
+
+async fn export(store: &dyn Store, args: RunExportArgs) -> Result<i32> {
+    let evidence = Evidence::collect(store, &RunId::from(args.id.as_str())).await?;
+    let text = match args.format {
+        EvidenceFormat::Markdown => evidence.to_markdown(),
+        EvidenceFormat::Json => evidence.to_json(),
+    };
+    match args.output {
+        Some(path) => std::fs::write(&path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?,
+        None => print!("{text}"),
+    }
+    // A chain that does not verify is reported in the document and by the exit code.
+    Ok(if evidence.chain.first_bad.is_none() {
+        0
+    } else {
+        1
+    })
 }
 
 /// `NAME=VALUE` pairs; values stay strings and the core converts them to the declared types.

@@ -20,6 +20,7 @@
 //! ```
 
 mod definition;
+mod evidence;
 mod plan;
 mod steps;
 mod template;
@@ -28,6 +29,7 @@ pub use definition::{
     FlagRequirements, OnFailure, OutcomeUnknownPolicy, ParamSpec, ParamType, Runbook, StepDef,
     StepPolicy,
 };
+pub use evidence::Evidence;
 pub use plan::{Plan, PlannedStep, plan};
 pub use steps::{
     ApprovalStep, CommandStep, CustomStep, DrainSource, DrainStep, FlagAction, FlagStep, GateStep,
