@@ -2,12 +2,13 @@
 //!
 //! A thin layer over the core: `Health` wraps a health registry (checks from `runward.toml`
 //! and Python functions or coroutines), `Server` the core's HTTP server, `Outcome` a check
-//! result, `Runbook` a runbook definition and its plans. Work runs on runward's own tokio
-//! runtime; sync methods release the GIL while they wait, async twins return asyncio
-//! awaitables. Errors are raised as the classes of `runward.errors`, one per core error kind.
+//! result, `Runbook` a runbook definition and its plans, `Flags` the flags and lockdown of a
+//! state database. Work runs on runward's own tokio runtime; sync methods release the GIL
+//! while they wait, async twins return asyncio awaitables. Errors are raised as the classes of `runward.errors`, one per core error kind.
 
 mod convert;
 mod errors;
+mod flags;
 mod health;
 mod outcome;
 mod probe;
@@ -21,6 +22,8 @@ use pyo3::pymodule;
 mod _runward {
     use pyo3::prelude::*;
 
+    #[pymodule_export]
+    use super::flags::Flags;
     #[pymodule_export]
     use super::health::Health;
     #[pymodule_export]

@@ -85,3 +85,42 @@ async def amain(h: runward.Health) -> None:
     state = await h.refresh_async("db")
     doctor = await h.doctor_async()
     print(state["status"], doctor["status"])
+
+
+def use_flags() -> None:
+    flags = runward.Flags.open(".runward/state.db")
+    flag: runward._runward.Flag = flags.set("restarting", 600_000, "deploy-42", reason="rolling restart")
+    renewed = flags.renew("restarting", 600_000, "deploy-42")
+    found: Optional[runward._runward.Flag] = flags.get("restarting")
+    names: List[str] = [f["name"] for f in flags.list()]
+    cleared: bool = flags.clear("restarting", owner="deploy-42")
+    try:
+        flags.require_absent(["lockdown", "restarting"])
+    except runward.ConflictError as exc:
+        print(exc)
+    held: List[runward._runward.Flag] = flags.require_present(("restarting",))
+    code: str = flags.lockdown("admin", "suspicious logins", ttl_ms=3_600_000, code_ttl_ms=600_000)
+    code = flags.rotate_unlock_code(ttl_ms=600_000)
+    status: runward._runward.LockdownStatus = flags.lockdown_status()
+    generation: Optional[int] = status["code"]["generation"] if status["code"] else None
+    try:
+        ended: Optional[runward._runward.Flag] = flags.unlock(code)
+        print(ended)
+    except runward.PolicyDeniedError:
+        print("wrong code")
+    except runward.ConflictError:
+        print("expired code")
+    except runward.NotFoundError:
+        print("no lockdown")
+    print(flag["expires_at"], renewed, found, names, cleared, held, generation, flags.path)
+
+
+async def use_flags_async() -> None:
+    flags = await runward.Flags.open_async(".runward/state.db")
+    flag = await flags.set_async("restarting", 600_000, "deploy-42")
+    listed: List[runward._runward.Flag] = await flags.list_async()
+    await flags.require_absent_async(["lockdown"])
+    code: str = await flags.lockdown_async("admin")
+    code = await flags.rotate_unlock_code_async()
+    ended = await flags.unlock_async(code)
+    print(flag["owner"], listed, ended)

@@ -29,12 +29,23 @@ plan = rb.plan({"service_url": "http://127.0.0.1:9000"})   # `runward runbook pl
 print(rb.plan_text({"service_url": "http://127.0.0.1:9000"}))
 ```
 
+:class:`Flags` are the named, TTL'd flags and the lockdown of a state database, as the
+``runward flag``, ``lockdown`` and ``unlock`` commands use them:
+
+```python
+flags = runward.Flags.open(".runward/state.db")
+flags.set("restarting", 600_000, owner="deploy-42", reason="rolling restart")
+flags.require_absent(["lockdown", "restarting"])   # ConflictError naming the held flag
+code = flags.lockdown("admin", "suspicious logins")  # the unlock code, shown only once
+flags.unlock(code)
+```
+
 Errors are raised as subclasses of :class:`RunwardError` (see :mod:`runward.errors`).
 """
 
 from __future__ import annotations
 
-from ._runward import Health, Outcome, Runbook, Server, __version__
+from ._runward import Flags, Health, Outcome, Runbook, Server, __version__
 from .errors import (
     BusyError,
     ConfigError,
@@ -52,6 +63,7 @@ from .errors import (
 )
 
 __all__ = [
+    "Flags",
     "Health",
     "Outcome",
     "Runbook",

@@ -1,6 +1,7 @@
 """Type stubs of the native module ``runward._runward``. Keep in sync with ``src/*.rs``."""
 
 import asyncio
+import builtins
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
@@ -300,3 +301,77 @@ class Runbook:
         mistyped parameter."""
     def plan_text(self, params: Mapping[str, object] | None = None) -> str:
         """The plan as the text ``runward runbook plan`` prints."""
+
+class Flag(TypedDict):
+    """A flag, as ``Flags`` returns it (``runward flag list --json``); times are RFC 3339 in UTC."""
+
+    name: str
+    owner: str
+    reason: str | None
+    set_at: str
+    expires_at: str
+
+class UnlockCodeRecord(TypedDict):
+    """An unlock code's record: what it unlocks, its times and generation, never the code."""
+
+    name: str
+    created_at: str
+    expires_at: str
+    generation: int
+
+class LockdownStatus(TypedDict):
+    """Whether lockdown is on, and its unlock code's record (kept even when expired)."""
+
+    flag: Flag | None
+    code: UnlockCodeRecord | None
+
+@final
+class Flags:
+    """Flags and lockdown kept in a SQLite state database (``.runward/state.db`` for the CLI).
+
+    Errors: a flag held by another owner raises ``ConflictError``; ``unlock`` raises
+    ``PolicyDeniedError`` for a wrong code, ``ConflictError`` for an expired one and
+    ``NotFoundError`` when no code is set.
+    """
+
+    @staticmethod
+    def open(path: str | os.PathLike[str]) -> Flags:
+        """Opens (creating if needed, with its folder) the state database at ``path``."""
+    @staticmethod
+    def open_async(path: str | os.PathLike[str]) -> Awaitable[Flags]: ...
+    @property
+    def path(self) -> str: ...
+    def set(self, name: str, ttl_ms: int, owner: str, reason: str | None = None) -> Flag:
+        """Sets (or, for the same owner, renews) flag ``name`` for ``ttl_ms`` milliseconds."""
+    def set_async(self, name: str, ttl_ms: int, owner: str, reason: str | None = None) -> Awaitable[Flag]: ...
+    def renew(self, name: str, ttl_ms: int, owner: str) -> Flag:
+        """Extends ``owner``'s unexpired flag to now + ``ttl_ms``."""
+    def renew_async(self, name: str, ttl_ms: int, owner: str) -> Awaitable[Flag]: ...
+    def clear(self, name: str, owner: str | None = None) -> bool:
+        """Clears flag ``name``; returns whether an unexpired flag was cleared."""
+    def clear_async(self, name: str, owner: str | None = None) -> Awaitable[bool]: ...
+    def get(self, name: str) -> Flag | None: ...
+    def get_async(self, name: str) -> Awaitable[Flag | None]: ...
+    def list(self) -> builtins.list[Flag]: ...
+    def list_async(self) -> Awaitable[builtins.list[Flag]]: ...
+    def require_absent(self, names: Sequence[str]) -> None:
+        """Raises ``ConflictError`` naming every one of ``names`` that is set."""
+    def require_absent_async(self, names: Sequence[str]) -> Awaitable[None]: ...
+    def require_present(self, names: Sequence[str]) -> builtins.list[Flag]:
+        """Raises ``ConflictError`` naming every one of ``names`` that is not set."""
+    def require_present_async(self, names: Sequence[str]) -> Awaitable[builtins.list[Flag]]: ...
+    def lockdown(
+        self, owner: str, reason: str | None = None, *, ttl_ms: int = 3600000, code_ttl_ms: int | None = None
+    ) -> str:
+        """Turns lockdown on and returns its unlock code, shown only here."""
+    def lockdown_async(
+        self, owner: str, reason: str | None = None, *, ttl_ms: int = 3600000, code_ttl_ms: int | None = None
+    ) -> Awaitable[str]: ...
+    def unlock(self, code: str) -> Flag | None:
+        """Ends lockdown with its unlock code; returns the lockdown flag it cleared."""
+    def unlock_async(self, code: str) -> Awaitable[Flag | None]: ...
+    def rotate_unlock_code(self, ttl_ms: int | None = None) -> str:
+        """Replaces the unlock code and returns the new one; the old one stops working."""
+    def rotate_unlock_code_async(self, ttl_ms: int | None = None) -> Awaitable[str]: ...
+    def lockdown_status(self) -> LockdownStatus: ...
+    def lockdown_status_async(self) -> Awaitable[LockdownStatus]: ...
