@@ -5,7 +5,9 @@ import type {
   CheckStatus,
   DetailPolicyName,
   DoctorReport,
+  Flag,
   HealthJson,
+  LockdownStatus,
   ProbeKindName,
   RunbookPlan,
 } from './types'
@@ -18,6 +20,81 @@ import type {
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/**
+ * Flags and lockdown kept in a SQLite state database (`.runward/state.db` for the CLI).
+ *
+ * Made with `await Flags.open(path)`. Every method returns a promise and calls the core's
+ * flags service on runward's threads; rejections carry the core's error kind as `code`
+ * (`conflict` for a flag held by another owner, `policy_denied` for a wrong unlock code,
+ * `conflict` for an expired one, `not_found` when none is set). Flags are the JSON of
+ * `runward flag list --json`.
+ */
+export declare class Flags {
+  /**
+   * Opens (creating it and its folder if needed) and migrates the state database at
+   * `path`.
+   */
+  static open(path: string): Promise<Flags>
+  /** The state database file. */
+  get path(): string
+  /**
+   * Sets flag `name` for `options.owner` for `options.ttlMs` and resolves to it. Setting a
+   * flag the same owner holds renews it; while another owner holds it, rejects with code
+   * `conflict` naming that owner. Empty names or owners and a zero TTL reject with
+   * `invalid_input`.
+   */
+  set(name: string, options: FlagSetOptions): Promise<Flag>
+  /**
+   * Extends `options.owner`'s flag to now + `options.ttlMs` (a heartbeat). Rejects with
+   * `not_found` when the flag lapsed and `conflict` when another owner holds it.
+   */
+  renew(name: string, options: FlagRenewOptions): Promise<Flag>
+  /**
+   * Clears flag `name` and resolves to whether an unexpired flag was cleared. With `owner`,
+   * rejects with `conflict` when another owner holds it; without, clears it whoever holds
+   * it. Clearing `lockdown` deletes its unlock code too: prefer `unlock(code)`.
+   */
+  clear(name: string, owner?: string | undefined | null): Promise<boolean>
+  /** Flag `name`, or `null` when it is absent or expired. */
+  get(name: string): Promise<Flag | null>
+  /** Every unexpired flag, by name. */
+  list(): Promise<Flag[]>
+  /**
+   * Resolves when none of `names` is set; otherwise rejects with `conflict` naming each
+   * flag that is set, its owner, reason and expiry.
+   */
+  requireAbsent(names: string[]): Promise<void>
+  /**
+   * Resolves to the flags when every one of `names` is set; otherwise rejects with
+   * `conflict` naming the missing ones.
+   */
+  requirePresent(names: Array<string>): Promise<Flag[]>
+  /**
+   * Turns lockdown on for `options.owner` and resolves to a fresh unlock code, shown only
+   * here. When the owner already holds lockdown, it is renewed and the new code replaces
+   * the old one; while another owner holds it, rejects with `conflict`.
+   */
+  lockdown(options: LockdownOptions): Promise<string>
+  /**
+   * Ends lockdown with its unlock code and resolves to the lockdown flag it cleared
+   * (`null` when it had already expired). Changes nothing and rejects with `policy_denied`
+   * for a wrong code, `conflict` for an expired one, `not_found` when no code is set and
+   * `invalid_input` for an empty one.
+   */
+  unlock(code: string): Promise<Flag | null>
+  /**
+   * Replaces the unlock code and resolves to the new one; the old code stops working. It
+   * lives `ttlMs`, or as long as the previous code did. Rejects with `not_found` when
+   * lockdown is off and no code is set.
+   */
+  rotateUnlockCode(ttlMs?: number | undefined | null): Promise<string>
+  /**
+   * Whether lockdown is on (`flag`) and its unlock code's record (`code`: times and
+   * generation, never the code), each `null` when absent.
+   */
+  lockdownStatus(): Promise<LockdownStatus>
+}
 
 /**
  * A health registry: checks from a `runward.toml` and from code, answered from a snapshot.
@@ -212,6 +289,24 @@ export interface EndpointOverrides {
   token?: string
 }
 
+/** Options of `flags.renew()`. */
+export interface FlagRenewOptions {
+  /** The new lifetime from now, in milliseconds. */
+  ttlMs: number
+  /** The owner that holds the flag. */
+  owner: string
+}
+
+/** Options of `flags.set()`. */
+export interface FlagSetOptions {
+  /** How long the flag holds unless renewed, in milliseconds. */
+  ttlMs: number
+  /** Who holds the flag: a run id or a stable name. */
+  owner: string
+  /** Why the flag is set. */
+  reason?: string
+}
+
 /** Options of `new Health()`. */
 export interface HealthOptions {
   /**
@@ -230,6 +325,18 @@ export interface HealthOptions {
   description?: string
   /** Liveness fails when `heartbeat()` has not been called for this long. */
   heartbeatTimeoutMs?: number
+}
+
+/** Options of `flags.lockdown()`. */
+export interface LockdownOptions {
+  /** Who holds the lockdown. */
+  owner: string
+  /** Why lockdown is on. */
+  reason?: string
+  /** How long lockdown lasts unless unlocked, in milliseconds (default 1 hour). */
+  ttlMs?: number
+  /** How long the unlock code stays valid, in milliseconds (default: as long as lockdown). */
+  codeTtlMs?: number
 }
 
 /** What a JavaScript check receives. */

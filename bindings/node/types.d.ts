@@ -1,5 +1,5 @@
-// The shapes of the JSON documents runward renders (health+json, doctor, runbook plans) and
-// of what a check may return. Hand-written; the generated `binding.d.ts` imports them.
+// The shapes of the JSON documents runward renders (health+json, doctor, runbook plans, flags)
+// and of what a check may return. Hand-written; the generated `binding.d.ts` imports them.
 
 /** A probe kind. `ready` and `live` are accepted as aliases of `readiness` and `liveness`. */
 export type ProbeKindName = 'startup' | 'readiness' | 'liveness'
@@ -185,4 +185,31 @@ export interface RunbookPlan {
   on_cancel: PlannedStep[]
   /** SHA-256 of everything above; changes with the parameters. */
   digest: string
+}
+
+/** A flag, as `Flags` resolves it (`runward flag list --json`); times are RFC 3339 in UTC. */
+export interface Flag {
+  name: string
+  /** Who holds it: a run id or a stable name such as `health-policy`. */
+  owner: string
+  reason: string | null
+  /** When this owner first set it. */
+  set_at: string
+  /** When it lapses unless renewed. */
+  expires_at: string
+}
+
+/** An unlock code's record: what it unlocks, its times and generation, never the code. */
+export interface UnlockCodeRecord {
+  name: string
+  created_at: string
+  expires_at: string
+  /** 1 for the first code, incremented by every rotation. */
+  generation: number
+}
+
+/** Whether lockdown is on, and its unlock code's record (kept even when expired). */
+export interface LockdownStatus {
+  flag: Flag | null
+  code: UnlockCodeRecord | null
 }

@@ -100,7 +100,7 @@ pub struct Health {
 
 /// Runs `fut` on runward's runtime and settles a promise on the JavaScript thread: resolved
 /// with `map(value)`, or rejected with the core error and its `code`.
-fn promise<V, T, F, M>(env: &Env, fut: F, map: M) -> napi::Result<AsyncBlock<T>>
+pub(crate) fn promise<V, T, F, M>(env: &Env, fut: F, map: M) -> napi::Result<AsyncBlock<T>>
 where
     V: Send + 'static,
     T: ToNapiValue + 'static,
@@ -117,7 +117,7 @@ where
     )
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> napi::Result<Value> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> napi::Result<Value> {
     serde_json::to_value(value).map_err(|e| napi::Error::from_reason(e.to_string()))
 }
 
