@@ -5,11 +5,16 @@ import express from 'express'
 import {
   type CheckStatus,
   type DoctorReport,
+  type ErrorCode,
+  type Flag,
   type HealthJson,
+  type LockdownOptions,
+  type LockdownStatus,
   type PlannedStep,
   type RunbookPlan,
   type StepKindName,
   type TransitionEvent,
+  Flags,
   Health,
   HealthServer,
   Runbook,
@@ -93,3 +98,33 @@ function planRunbook(): void {
 
 void main
 void planRunbook
+
+async function useFlags(): Promise<void> {
+  const flags: Flags = await Flags.open('.runward/state.db')
+  const path: string = flags.path
+  const flag: Flag = await flags.set('restarting', { ttlMs: 600_000, owner: 'deploy-42', reason: 'rolling restart' })
+  const renewed: Flag = await flags.renew('restarting', { ttlMs: 600_000, owner: 'deploy-42' })
+  const found: Flag | null = await flags.get('restarting')
+  const names: string[] = (await flags.list()).map((f) => f.name)
+  const cleared: boolean = (await flags.clear('restarting', 'deploy-42')) || (await flags.clear('draining'))
+  const held: Flag[] = await flags.requirePresent(['restarting'])
+  try {
+    await flags.requireAbsent(['lockdown', 'restarting'])
+  } catch (err) {
+    if (err instanceof RunwardError && err.code === 'conflict') console.log(err.message)
+  }
+  const options: LockdownOptions = { owner: 'admin', reason: 'suspicious logins', ttlMs: 3_600_000, codeTtlMs: 600_000 }
+  let code: string = await flags.lockdown(options)
+  code = await flags.rotateUnlockCode(600_000)
+  code = await flags.rotateUnlockCode()
+  const status: LockdownStatus = await flags.lockdownStatus()
+  const generation: number | undefined = status.code?.generation
+  const ended: Flag | null = await flags.unlock(code).catch((err: RunwardError) => {
+    const why: ErrorCode = err.code
+    console.log(why === 'policy_denied' ? 'wrong code' : why === 'conflict' ? 'expired' : why)
+    return null
+  })
+  console.log(path, flag.expires_at, renewed.set_at, found?.reason, names, cleared, held, generation, ended)
+}
+
+void useFlags
