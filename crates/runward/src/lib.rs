@@ -26,6 +26,7 @@ pub mod flags;
 pub mod health;
 pub mod policy;
 pub mod probes;
+mod process;
 pub mod runbook;
 pub mod schedule;
 pub mod secrets;

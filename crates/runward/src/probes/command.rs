@@ -7,21 +7,16 @@ use super::BuildContext;
 use super::config_check::expand_env;
 use super::tcp::{elapsed_ms, soft_deadline};
 use crate::health::{CheckContext, OutageClass, Outcome, Probe};
+use crate::process::{self, Ended};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::time::Instant;
 
 /// Output kept per stream when the check does not say.
 pub const DEFAULT_MAX_OUTPUT: usize = 4096;
-
-/// How long captured pipes may stay open after the child exits (a background grandchild
-/// holding them) before the process group is killed.
-const PIPE_GRACE: Duration = Duration::from_millis(200);
 
 /// The parameters of a `command` check: either `argv` or `shell`.
 ///
@@ -161,40 +156,6 @@ impl CommandProbe {
     }
 }
 
-/// Reads a stream to its end, keeping at most `cap` bytes from its tail.
-async fn capture(mut stream: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
-    let mut cut = false;
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                kept.extend_from_slice(&buf[..n]);
-                if kept.len() > cap.saturating_mul(2).max(4096) {
-                    let excess = kept.len() - cap;
-                    kept.drain(..excess);
-                    cut = true;
-                }
-            }
-        }
-    }
-    if kept.len() > cap {
-        kept.drain(..kept.len() - cap);
-        cut = true;
-    }
-    (kept, cut)
-}
-
-fn kill_group(pid: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
-}
-
 /// The last lines of the captured output, preferring stderr.
 fn tail(stdout: &[u8], stderr: &[u8]) -> String {
     let pick = if String::from_utf8_lossy(stderr).trim().is_empty() {
@@ -221,14 +182,7 @@ fn tail(stdout: &[u8], stderr: &[u8]) -> String {
 #[async_trait]
 impl Probe for CommandProbe {
     async fn check(&self, ctx: &CheckContext) -> Outcome {
-        let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        #[cfg(unix)]
-        cmd.process_group(0);
+        let mut cmd = process::command(&self.program, &self.args);
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
@@ -244,7 +198,7 @@ impl Probe for CommandProbe {
             };
         }
         let started = Instant::now();
-        let mut child = match cmd.spawn() {
+        let child = match cmd.spawn() {
             Ok(child) => child,
             Err(err) => {
                 let where_ = self
@@ -259,23 +213,21 @@ impl Probe for CommandProbe {
                 .with_remediation("check the command's path, its permissions and `cwd`");
             }
         };
-        let pid = child.id();
         let cap = self.max_output;
-        let stdout = tokio::spawn(capture(child.stdout.take().expect("stdout is piped"), cap));
-        let stderr = tokio::spawn(capture(child.stderr.take().expect("stderr is piped"), cap));
         let deadline = soft_deadline(ctx);
-        let status = match tokio::time::timeout_at(deadline.into(), child.wait()).await {
-            Ok(Ok(status)) => status,
-            Ok(Err(err)) => {
-                kill_group(pid);
+        let finished = process::wait(
+            child,
+            deadline,
+            |out| tokio::spawn(process::capture(out, cap)),
+            |err| tokio::spawn(process::capture(err, cap)),
+        )
+        .await;
+        let status = match finished.ended {
+            Ended::Exited(status) => status,
+            Ended::WaitFailed(err) => {
                 return Outcome::fail(format!("waiting for {} failed: {err}", self.shown()));
             }
-            Err(_) => {
-                kill_group(pid);
-                let _ = child.start_kill();
-                let _ = tokio::time::timeout(PIPE_GRACE, child.wait()).await;
-                stdout.abort();
-                stderr.abort();
+            Ended::Deadline => {
                 return Outcome::outage(
                     OutageClass::Timeout,
                     format!(
@@ -287,21 +239,8 @@ impl Probe for CommandProbe {
             }
         };
         let elapsed = elapsed_ms(started);
-        let collect = async {
-            (
-                stdout.await.unwrap_or_default(),
-                stderr.await.unwrap_or_default(),
-            )
-        };
-        let ((out, out_cut), (err, err_cut)) = match tokio::time::timeout(PIPE_GRACE, collect).await
-        {
-            Ok(both) => both,
-            Err(_) => {
-                // A background process kept the pipes open: end it, keep what was read.
-                kill_group(pid);
-                ((Vec::new(), true), (Vec::new(), true))
-            }
-        };
+        let (out, out_cut) = finished.stdout.unwrap_or((Vec::new(), true));
+        let (err, err_cut) = finished.stderr.unwrap_or((Vec::new(), true));
         let code = status.code();
         let outcome = if code == Some(self.exit_code) {
             Outcome::pass()
@@ -309,10 +248,7 @@ impl Probe for CommandProbe {
             let how = match code {
                 Some(code) => format!("exited with code {code} (expected {})", self.exit_code),
                 None => {
-                    #[cfg(unix)]
-                    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
-                    #[cfg(not(unix))]
-                    let signal: Option<i32> = None;
+                    let signal = process::signal_of(&status);
                     format!(
                         "was killed by signal {}",
                         signal.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
@@ -342,6 +278,7 @@ impl Probe for CommandProbe {
 mod tests {
     use super::*;
     use crate::health::Status;
+    use std::time::Duration;
 
     fn ctx(ms: u64) -> CheckContext {
         CheckContext::new("cmd", Duration::from_millis(ms))
@@ -371,7 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn output_is_capped_from_the_tail() {
-        let (kept, cut) = capture(&b"0123456789"[..], 4).await;
+        let (kept, cut) = process::capture(&b"0123456789"[..], 4).await;
         assert_eq!(kept, b"6789");
         assert!(cut);
         let probe = CommandProbe::shell("yes line | head -c 200000; echo LAST >&2; exit 1")
