@@ -483,9 +483,9 @@ fn check_pointer(pointer: &str) -> Result<()> {
     }
 }
 
-/// Builds the one client of a probe: preconfigured rustls, the policy resolver, policy-checked
-/// redirects, no proxies.
-fn client(
+/// Builds the one client of a probe (or of an `http` step): preconfigured rustls, the policy
+/// resolver, policy-checked redirects, no proxies.
+pub(crate) fn client(
     policy: &Arc<OutboundPolicy>,
     ca_file: Option<&std::path::Path>,
 ) -> Result<reqwest::Client> {
@@ -616,6 +616,20 @@ fn error_outcome(target: &str, err: reqwest::Error) -> Outcome {
             .with_remediation("check the server's certificate chain and name, or set `ca_file`"),
         _ => outcome,
     }
+}
+
+/// The outbound policy's refusal found in a request error's chain (a refused address or a
+/// refused redirect), if that is why the request failed.
+pub(crate) fn policy_refusal(err: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut io_class = None;
+    while let Some(current) = source {
+        if classify_one(current, &mut io_class) == Some(OutageClass::Misconfigured) {
+            return Some(current.to_string());
+        }
+        source = current.source();
+    }
+    None
 }
 
 fn classify_one(

@@ -21,6 +21,7 @@
 
 mod definition;
 mod evidence;
+pub mod exec;
 mod plan;
 mod steps;
 mod template;
