@@ -96,6 +96,8 @@ pub(crate) enum Ended {
     Exited(ExitStatus),
     /// It was still running at the deadline; its group was killed.
     Deadline,
+    /// `stop` completed first; its group was killed.
+    Stopped,
     /// Waiting for it failed; its group was killed.
     WaitFailed(std::io::Error),
 }
@@ -108,28 +110,37 @@ pub(crate) struct Finished {
     pub(crate) stderr: Option<(Vec<u8>, bool)>,
 }
 
-/// Starts capturing a spawned child's output, waits for it until `deadline`, kills the whole
-/// group on overrun, and collects the output that was read.
+/// Starts capturing a spawned child's output, waits for it until `deadline` or until `stop`
+/// completes, kills the whole group then, and collects the output that was read.
 pub(crate) async fn wait(
     mut child: tokio::process::Child,
     deadline: Instant,
+    stop: impl std::future::Future<Output = ()>,
     capture_stdout: impl FnOnce(tokio::process::ChildStdout) -> JoinHandle<(Vec<u8>, bool)>,
     capture_stderr: impl FnOnce(tokio::process::ChildStderr) -> JoinHandle<(Vec<u8>, bool)>,
 ) -> Finished {
     let pid = child.id();
     let stdout = capture_stdout(child.stdout.take().expect("stdout is piped"));
     let stderr = capture_stderr(child.stderr.take().expect("stderr is piped"));
-    let ended = match tokio::time::timeout_at(deadline.into(), child.wait()).await {
-        Ok(Ok(status)) => Ended::Exited(status),
-        Ok(Err(err)) => {
+    let waited = tokio::select! {
+        waited = tokio::time::timeout_at(deadline.into(), child.wait()) => Some(waited),
+        () = stop => None,
+    };
+    let ended = match waited {
+        Some(Ok(Ok(status))) => Ended::Exited(status),
+        Some(Ok(Err(err))) => {
             kill_group(pid);
             Ended::WaitFailed(err)
         }
-        Err(_) => {
+        Some(Err(_)) | None => {
             kill_group(pid);
             let _ = child.start_kill();
             let _ = tokio::time::timeout(PIPE_GRACE, child.wait()).await;
-            Ended::Deadline
+            if waited.is_some() {
+                Ended::Deadline
+            } else {
+                Ended::Stopped
+            }
         }
     };
     let (stdout_abort, stderr_abort) = (stdout.abort_handle(), stderr.abort_handle());

@@ -186,6 +186,25 @@ async fn the_deadline_kills_the_whole_process_group() {
     );
 }
 
+#[tokio::test]
+async fn cancelling_kills_a_running_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("survived");
+    let (ctx, _) = context("cancel");
+    let step = shell(&format!("(sleep 1; touch {}) & sleep 5", marker.display()));
+    let cancel = ctx.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    let err = exec::command::run(&step, &ctx).await.unwrap_err();
+    assert_eq!(err.kind(), StepErrorKind::Cancelled, "{err}");
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(!marker.exists(), "the background child outlived the cancel");
+}
+
 // ---------------------------------------------------------------------------------------------
 // A loopback HTTP/1.1 server: one request per connection, answers by path and hit count,
 // records every request (head and body).

@@ -218,6 +218,7 @@ impl Probe for CommandProbe {
         let finished = process::wait(
             child,
             deadline,
+            std::future::pending(),
             |out| tokio::spawn(process::capture(out, cap)),
             |err| tokio::spawn(process::capture(err, cap)),
         )
@@ -227,7 +228,7 @@ impl Probe for CommandProbe {
             Ended::WaitFailed(err) => {
                 return Outcome::fail(format!("waiting for {} failed: {err}", self.shown()));
             }
-            Ended::Deadline => {
+            Ended::Deadline | Ended::Stopped => {
                 return Outcome::outage(
                     OutageClass::Timeout,
                     format!(

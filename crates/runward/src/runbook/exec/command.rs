@@ -26,6 +26,7 @@ pub const IDEMPOTENCY_ENV: &str = "RUNWARD_IDEMPOTENCY_KEY";
 ///   then capped to `max_output_bytes` keeping the tail, and checksummed.
 /// - An exit code in `success_codes` is success; another code, a signal, or the deadline
 ///   (which kills the whole process group) is [`StepError::Failed`] with the output.
+/// - Cancellation kills the whole process group and returns [`StepError::Cancelled`].
 pub async fn run(step: &CommandStep, ctx: &StepContext) -> Result<StepOutput, StepError> {
     let argv = match (&step.argv, &step.shell) {
         (Some(argv), None) => {
@@ -101,6 +102,7 @@ pub async fn run(step: &CommandStep, ctx: &StepContext) -> Result<StepOutput, St
             output.summary = format!("waiting for {shown} failed: {err}");
             Err(StepError::failed(output.summary.clone(), output))
         }
+        Ended::Stopped => Err(StepError::Cancelled),
     }
 }
 
@@ -167,6 +169,7 @@ pub(crate) async fn execute(
     let finished = process::wait(
         child,
         deadline,
+        ctx.cancel.cancelled(),
         |out| tokio::spawn(process::capture_filtered(out, cap, out_filter)),
         |err| tokio::spawn(process::capture_filtered(err, cap, err_filter)),
     )

@@ -205,6 +205,7 @@ impl Source {
                             (None, "was still running and was killed".to_owned())
                         }
                         crate::process::Ended::WaitFailed(err) => (None, err.to_string()),
+                        crate::process::Ended::Stopped => return Err(StepError::Cancelled),
                     },
                     Err(StepError::Failed { message, .. }) => (None, message),
                     Err(other) => return Err(other),
