@@ -253,3 +253,42 @@ ttl_ms = 60000
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn serve_ticks_the_configured_schedules() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("beat.toml"),
+        "[runbook]\nname = \"beat\"\n\n[[steps]]\nid = \"wait\"\nkind = \"sleep\"\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("runward.toml"),
+        "[[schedules]]\nname = \"beat\"\nspec = \"@every:1\"\nrunbook = \"beat.toml\"\noverlap = \"allow\"\n",
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+        .current_dir(tmp.path())
+        .args(["serve", "--addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _serve = Serve(child);
+    wait_until(
+        "two scheduled runs are queued",
+        Duration::from_secs(20),
+        || {
+            let out = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+                .current_dir(tmp.path())
+                .args(["runbook", "list", "--json"])
+                .output()
+                .unwrap();
+            let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            runs.as_array().is_some_and(|r| {
+                r.len() >= 2 && r.iter().all(|run| run["started_by"] == "schedule:beat")
+            })
+        },
+    );
+}
