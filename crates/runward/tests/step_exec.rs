@@ -271,8 +271,13 @@ async fn serve(route: Route) -> Server {
                 };
                 let (status, chunks) = route(&path, hit);
                 let total: usize = chunks.iter().map(String::len).sum();
+                let location = if status == 302 {
+                    "Location: http://10.0.0.1/steal\r\n"
+                } else {
+                    ""
+                };
                 let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{location}\
                      Content-Length: {total}\r\nConnection: close\r\n\r\n"
                 );
                 if sock.write_all(head.as_bytes()).await.is_err() {
@@ -361,7 +366,16 @@ async fn http_policy_refusals_are_preparation_errors() {
             other => panic!("{url}: expected a policy refusal, got {other:?}"),
         }
     }
-    let server = serve(Arc::new(|_, _| (0, vec![]))).await;
+    let server = serve(Arc::new(|path, _| match path {
+        "/to-private" => (302, vec![]),
+        _ => (0, vec![]),
+    }))
+    .await;
+    // A redirect to a refused address is a refusal too, found after the request was sent.
+    match exec::http::run(&http_step(&server.url("/to-private")), &ctx).await {
+        Err(StepError::Prepare(err)) => assert_eq!(err.kind(), ErrorKind::PolicyDenied, "{err}"),
+        other => panic!("expected a policy refusal, got {other:?}"),
+    }
     // A request the server answers with nothing is a failed effect, not a refusal.
     let err = exec::http::run(&http_step(&server.url("/x")), &ctx)
         .await
