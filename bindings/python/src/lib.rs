@@ -3,7 +3,8 @@
 //! A thin layer over the core: `Health` wraps a health registry (checks from `runward.toml`
 //! and Python functions or coroutines), `Server` the core's HTTP server, `Outcome` a check
 //! result, `Runbook` a runbook definition and its plans, `Flags` the flags and lockdown of a
-//! state database. Work runs on runward's own tokio runtime; sync methods release the GIL
+//! state database, `Runs` the runs recorded in it, `Scheduler` the schedules of a
+//! `runward.toml`. Work runs on runward's own tokio runtime; sync methods release the GIL
 //! while they wait, async twins return asyncio awaitables. Errors are raised as the classes of `runward.errors`, one per core error kind.
 
 mod convert;
@@ -13,6 +14,7 @@ mod health;
 mod outcome;
 mod probe;
 mod runbook;
+mod runs;
 mod runtime;
 mod server;
 
@@ -30,6 +32,8 @@ mod _runward {
     use super::outcome::PyOutcome;
     #[pymodule_export]
     use super::runbook::Runbook;
+    #[pymodule_export]
+    use super::runs::{Runs, Scheduler};
     #[pymodule_export]
     use super::server::Server;
 

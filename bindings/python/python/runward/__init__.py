@@ -40,12 +40,25 @@ code = flags.lockdown("admin", "suspicious logins")  # the unlock code, shown on
 flags.unlock(code)
 ```
 
+A :class:`Scheduler` runs the ``[[schedules]]`` of a ``runward.toml`` (``runward schedule``),
+and :class:`Runs` reads the runs of a state database (``runward runbook list|show|export``):
+
+```python
+scheduler = runward.Scheduler.from_config("runward.toml")
+report = scheduler.tick()                        # claims due times, queues their runs
+runs = runward.Runs.open(".runward/state.db")
+for run in runs.list(status=["queued"]):
+    print(run["id"], run["runbook"], run["started_by"])    # schedule:<name>
+for claim in report["claimed"]:
+    print(runs.export(claim["run_id"]))          # the evidence document, Markdown
+```
+
 Errors are raised as subclasses of :class:`RunwardError` (see :mod:`runward.errors`).
 """
 
 from __future__ import annotations
 
-from ._runward import Flags, Health, Outcome, Runbook, Server, __version__
+from ._runward import Flags, Health, Outcome, Runbook, Runs, Scheduler, Server, __version__
 from .errors import (
     BusyError,
     ConfigError,
@@ -67,6 +80,8 @@ __all__ = [
     "Health",
     "Outcome",
     "Runbook",
+    "Runs",
+    "Scheduler",
     "Server",
     "RunwardError",
     "ConfigError",

@@ -375,3 +375,227 @@ class Flags:
     def rotate_unlock_code_async(self, ttl_ms: int | None = None) -> Awaitable[str]: ...
     def lockdown_status(self) -> LockdownStatus: ...
     def lockdown_status_async(self) -> Awaitable[LockdownStatus]: ...
+
+RunStatusName = Literal[
+    "queued",
+    "running",
+    "waiting_approval",
+    "waiting_operator",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "compensating",
+    "compensated",
+    "compensation_failed",
+    "orphaned",
+]
+AttemptStatusName = Literal[
+    "intent", "succeeded", "failed", "outcome_unknown", "skipped", "compensating", "compensated", "compensation_failed"
+]
+FireStatusName = Literal["dispatched", "skipped", "missed"]
+
+class Lease(TypedDict):
+    owner: str
+    epoch: int
+    expires_at: str
+
+class FireRef(TypedDict):
+    """The schedule due time that created a run."""
+
+    schedule: str
+    due_at: str
+
+class Run(TypedDict):
+    """A run, as ``Runs.list`` returns it (``runward runbook list --json``); times are RFC 3339."""
+
+    id: str
+    runbook: str
+    definition_hash: str
+    params: dict[str, Any]
+    status: RunStatusName
+    started_by: str | None
+    created_at: str
+    updated_at: str
+    error: str | None
+    parent: str | None
+    fire: FireRef | None
+    current_step: int
+    lease: Lease | None
+    epoch: int
+
+class StepAttempt(TypedDict):
+    run_id: str
+    step_index: int
+    step_id: str
+    attempt: int
+    idempotency_key: str
+    status: AttemptStatusName
+    started_at: str
+    finished_at: str | None
+    output: Any
+    error: str | None
+
+class Event(TypedDict):
+    """One entry of a run's hash-chained event log."""
+
+    run_id: str
+    seq: int
+    at: str
+    kind: str
+    data: Any
+    prev_hash: str
+    hash: str
+
+class RunDetails(TypedDict):
+    """A run with its attempts and events, as ``Runs.show`` returns it (``runward runbook show --json``)."""
+
+    run: Run
+    attempts: list[StepAttempt]
+    events: list[Event]
+
+class ChainBreak(TypedDict):
+    seq: int
+    fault: Literal["gap", "broken_link", "hash_mismatch", "truncated", "head_mismatch", "malformed"]
+    detail: str
+
+class ChainReport(TypedDict):
+    """The verdict on a run's event chain; ``first_bad`` is ``None`` when it verifies."""
+
+    run_id: str
+    events: int
+    last_good_seq: int | None
+    first_bad: ChainBreak | None
+
+@final
+class Runs:
+    """The runs recorded in a SQLite state database (``.runward/state.db`` for the CLI).
+
+    Errors: an unknown status or export format raises ``InvalidInputError``; an unknown run
+    ``NotFoundError``.
+    """
+
+    @staticmethod
+    def open(path: str | os.PathLike[str]) -> Runs:
+        """Opens (creating if needed, with its folder) the state database at ``path``."""
+    @staticmethod
+    def open_async(path: str | os.PathLike[str]) -> Awaitable[Runs]: ...
+    @property
+    def path(self) -> str: ...
+    def list(
+        self,
+        status: Sequence[RunStatusName] | None = None,
+        since_ms: int | None = None,
+        runbook: str | None = None,
+        limit: int = 50,
+    ) -> builtins.list[Run]:
+        """Runs, newest first: in any of ``status``, changed in the last ``since_ms`` ms, of ``runbook``."""
+    def list_async(
+        self,
+        status: Sequence[RunStatusName] | None = None,
+        since_ms: int | None = None,
+        runbook: str | None = None,
+        limit: int = 50,
+    ) -> Awaitable[builtins.list[Run]]: ...
+    def show(self, run_id: str) -> RunDetails:
+        """The run with its step attempts and events."""
+    def show_async(self, run_id: str) -> Awaitable[RunDetails]: ...
+    def export(self, run_id: str, format: Literal["markdown", "json"] = "markdown") -> str:
+        """The run's evidence document (``runward runbook export``)."""
+    def export_async(self, run_id: str, format: Literal["markdown", "json"] = "markdown") -> Awaitable[str]: ...
+    def verify(self, run_id: str) -> ChainReport:
+        """Verifies the run's event chain."""
+    def verify_async(self, run_id: str) -> Awaitable[ChainReport]: ...
+
+class SyncReport(TypedDict):
+    """Which of the configuration's schedules ``sync`` wrote."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+class Fire(TypedDict):
+    """One row of the fire ledger: what became of one due time."""
+
+    schedule: str
+    due_at: str
+    status: FireStatusName
+    run_id: str | None
+    reason: str | None
+    recorded_at: str
+
+class CatchUp(TypedDict):
+    secs: int
+    nanos: int
+
+class ScheduleStatus(TypedDict):
+    """A stored schedule, as ``Scheduler.list`` returns it (``runward schedule list --json``)."""
+
+    name: str
+    spec: str
+    time_zone: str
+    runbook: str
+    params: dict[str, Any]
+    misfire: Literal["skip", "fire_once", "fire_all"]
+    catch_up: CatchUp | None
+    overlap: Literal["skip", "buffer_one", "allow"]
+    enabled: bool
+    created_at: str
+    updated_at: str
+    next_due: str | None
+    last_fire: Fire | None
+
+class Dispatched(TypedDict):
+    schedule: str
+    due_at: str
+    run_id: str
+
+class Lost(TypedDict):
+    schedule: str
+    due_at: str
+    status: FireStatusName
+
+class Recorded(TypedDict):
+    schedule: str
+    due_at: str
+    reason: str
+
+class TickError(TypedDict):
+    schedule: str
+    message: str
+
+class TickReport(TypedDict):
+    """What one tick did, as ``runward schedule tick --json`` prints it."""
+
+    now: str
+    schedules: int
+    claimed: list[Dispatched]
+    lost: list[Lost]
+    skipped: list[Recorded]
+    missed: list[Recorded]
+    errors: list[TickError]
+    synced: SyncReport
+
+@final
+class Scheduler:
+    """The ``[[schedules]]`` of a ``runward.toml`` over its state database.
+
+    ``list`` and ``tick`` write the configuration's schedules to the store first, as
+    ``runward schedule list|tick`` do. A bad configuration raises ``ConfigError``.
+    """
+
+    @staticmethod
+    def from_config(path: str | os.PathLike[str]) -> Scheduler:
+        """Loads ``runward.toml`` at ``path`` and opens its state database."""
+    @staticmethod
+    def from_config_async(path: str | os.PathLike[str]) -> Awaitable[Scheduler]: ...
+    @property
+    def config(self) -> str: ...
+    def sync(self) -> SyncReport:
+        """Writes the configuration's schedules to the store."""
+    def sync_async(self) -> Awaitable[SyncReport]: ...
+    def list(self) -> builtins.list[ScheduleStatus]:
+        """Every stored schedule with its next due time and last ledger row."""
+    def list_async(self) -> Awaitable[builtins.list[ScheduleStatus]]: ...
+    def tick(self, now: str | None = None) -> TickReport:
+        """Claims every due time up to ``now`` (RFC 3339 text; default: the current time)."""
+    def tick_async(self, now: str | None = None) -> Awaitable[TickReport]: ...
