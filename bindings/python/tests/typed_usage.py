@@ -124,3 +124,44 @@ async def use_flags_async() -> None:
     code = await flags.rotate_unlock_code_async()
     ended = await flags.unlock_async(code)
     print(flag["owner"], listed, ended)
+
+
+def use_schedules_and_runs() -> None:
+    scheduler = runward.Scheduler.from_config("runward.toml")
+    synced: runward._runward.SyncReport = scheduler.sync()
+    for entry in scheduler.list():
+        next_due: Optional[str] = entry["next_due"]
+        last: Optional[runward._runward.Fire] = entry["last_fire"]
+        print(entry["name"], entry["spec"], entry["time_zone"], next_due, last["status"] if last else None)
+    report: runward._runward.TickReport = scheduler.tick("2026-11-23T10:00:00Z")
+    report = scheduler.tick()
+    run_ids: List[str] = [c["run_id"] for c in report["claimed"]]
+    reasons: List[str] = [r["reason"] for r in report["skipped"] + report["missed"]]
+
+    runs = runward.Runs.open(".runward/state.db")
+    listed: List[runward._runward.Run] = runs.list(status=["queued", "failed"], since_ms=86_400_000, runbook="x", limit=10)
+    starters: List[Optional[str]] = [r["started_by"] for r in runs.list()]
+    details: runward._runward.RunDetails = runs.show(run_ids[0])
+    kinds: List[str] = [e["kind"] for e in details["events"]]
+    markdown: str = runs.export(run_ids[0])
+    document: str = runs.export(run_ids[0], format="json")
+    chain: runward._runward.ChainReport = runs.verify(run_ids[0])
+    intact: bool = chain["first_bad"] is None
+    try:
+        runs.show("missing")
+    except runward.NotFoundError as exc:
+        print(exc.kind)
+    print(synced, reasons, listed, starters, kinds, markdown, document, intact, runs.path, scheduler.config)
+
+
+async def use_schedules_and_runs_async() -> None:
+    scheduler = await runward.Scheduler.from_config_async("runward.toml")
+    synced = await scheduler.sync_async()
+    statuses: List[runward._runward.ScheduleStatus] = await scheduler.list_async()
+    report = await scheduler.tick_async("2026-11-23T10:00:00Z")
+    runs = await runward.Runs.open_async(".runward/state.db")
+    listed = await runs.list_async(status=["queued"])
+    details = await runs.show_async(listed[0]["id"])
+    text: str = await runs.export_async(details["run"]["id"], "markdown")
+    chain = await runs.verify_async(details["run"]["id"])
+    print(synced["added"], statuses, report["claimed"], text, chain["events"])
