@@ -839,4 +839,6 @@ module.exports.Flags = nativeBinding.Flags
 module.exports.Health = nativeBinding.Health
 module.exports.HealthServer = nativeBinding.HealthServer
 module.exports.Runbook = nativeBinding.Runbook
+module.exports.Runs = nativeBinding.Runs
+module.exports.Scheduler = nativeBinding.Scheduler
 module.exports.probePaths = nativeBinding.probePaths

@@ -1,5 +1,5 @@
-// The shapes of the JSON documents runward renders (health+json, doctor, runbook plans, flags)
-// and of what a check may return. Hand-written; the generated `binding.d.ts` imports them.
+// The shapes of the JSON documents runward renders (health+json, doctor, runbook plans, flags,
+// runs, schedules) and of what a check may return. Hand-written; the generated `binding.d.ts` imports them.
 
 /** A probe kind. `ready` and `live` are accepted as aliases of `readiness` and `liveness`. */
 export type ProbeKindName = 'startup' | 'readiness' | 'liveness'
@@ -212,4 +212,159 @@ export interface UnlockCodeRecord {
 export interface LockdownStatus {
   flag: Flag | null
   code: UnlockCodeRecord | null
+}
+
+/** Where a run is in its lifecycle. */
+export type RunStatusName =
+  | 'queued'
+  | 'running'
+  | 'waiting_approval'
+  | 'waiting_operator'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'compensating'
+  | 'compensated'
+  | 'compensation_failed'
+  | 'orphaned'
+
+/** Where a step attempt is. */
+export type AttemptStatusName =
+  | 'intent'
+  | 'succeeded'
+  | 'failed'
+  | 'outcome_unknown'
+  | 'skipped'
+  | 'compensating'
+  | 'compensated'
+  | 'compensation_failed'
+
+/** What became of a schedule's due time. */
+export type FireStatusName = 'dispatched' | 'skipped' | 'missed'
+
+/** A run, as `Runs.list()` resolves it (`runward runbook list --json`); times are RFC 3339 in UTC. */
+export interface Run {
+  id: string
+  runbook: string
+  /** The hash of the runbook definition the run pinned. */
+  definition_hash: string
+  params: Record<string, unknown>
+  status: RunStatusName
+  /** Who started it; `schedule:<name>` for a scheduled run. */
+  started_by: string | null
+  created_at: string
+  updated_at: string
+  error: string | null
+  /** The run that started this one as a sub-runbook. */
+  parent: string | null
+  /** The schedule due time that created it. */
+  fire: { schedule: string; due_at: string } | null
+  current_step: number
+  lease: { owner: string; epoch: number; expires_at: string } | null
+  epoch: number
+}
+
+/** One attempt of one step of a run. */
+export interface StepAttempt {
+  run_id: string
+  step_index: number
+  step_id: string
+  attempt: number
+  idempotency_key: string
+  status: AttemptStatusName
+  started_at: string
+  finished_at: string | null
+  output: unknown
+  error: string | null
+}
+
+/** One entry of a run's hash-chained event log. */
+export interface RunEvent {
+  run_id: string
+  seq: number
+  at: string
+  kind: string
+  data: unknown
+  prev_hash: string
+  hash: string
+}
+
+/** A run with its attempts and events, as `Runs.show()` resolves it (`runward runbook show --json`). */
+export interface RunDetails {
+  run: Run
+  attempts: StepAttempt[]
+  events: RunEvent[]
+}
+
+/** The verdict on a run's event chain; `first_bad` is `null` when every event verifies. */
+export interface ChainReport {
+  run_id: string
+  events: number
+  last_good_seq: number | null
+  first_bad: {
+    seq: number
+    fault: 'gap' | 'broken_link' | 'hash_mismatch' | 'truncated' | 'head_mismatch' | 'malformed'
+    detail: string
+  } | null
+}
+
+/** Which of the configuration's schedules a sync wrote. */
+export interface SyncReport {
+  added: string[]
+  updated: string[]
+  unchanged: string[]
+}
+
+/** One row of the fire ledger: what became of one due time. */
+export interface Fire {
+  schedule: string
+  due_at: string
+  status: FireStatusName
+  /** The run it created, when dispatched. */
+  run_id: string | null
+  /** Why it was skipped or missed. */
+  reason: string | null
+  recorded_at: string
+}
+
+/** A stored schedule, as `Scheduler.list()` resolves it (`runward schedule list --json`). */
+export interface ScheduleStatus {
+  name: string
+  /** A cron expression or `@every:N`. */
+  spec: string
+  /** The IANA time zone the spec is read in. */
+  time_zone: string
+  /** The runbook file it starts. */
+  runbook: string
+  params: Record<string, unknown>
+  misfire: 'skip' | 'fire_once' | 'fire_all'
+  catch_up: { secs: number; nanos: number } | null
+  overlap: 'skip' | 'buffer_one' | 'allow'
+  enabled: boolean
+  created_at: string
+  updated_at: string
+  /** The first due time after now, if the spec has one. */
+  next_due: string | null
+  /** The ledger row with the latest due time. */
+  last_fire: Fire | null
+}
+
+/** What one tick did, as `Scheduler.tick()` resolves it (`runward schedule tick --json`). */
+export interface TickReport {
+  /** The time the tick evaluated. */
+  now: string
+  /** How many schedules it looked at. */
+  schedules: number
+  /** Due times this process claimed, each with its new queued run. */
+  claimed: { schedule: string; due_at: string; run_id: string }[]
+  /** Due times another process had already written to the ledger. */
+  lost: { schedule: string; due_at: string; status: FireStatusName }[]
+  /** Due times recorded `skipped`, with the reason. */
+  skipped: { schedule: string; due_at: string; reason: string }[]
+  /** Due times recorded `missed`, with the reason. */
+  missed: { schedule: string; due_at: string; reason: string }[]
+  /** Schedules that stopped on an error; the next tick resumes them. */
+  errors: { schedule: string; message: string }[]
+  /** What the sync before the tick wrote. */
+  synced: SyncReport
 }

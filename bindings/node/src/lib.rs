@@ -1,8 +1,8 @@
 //! The Node binding of runward: the `runward` npm package's native module.
 //!
 //! Thin by design: every method calls the core (`runward::health`, `runward::runbook`,
-//! `runward::flags`), and every thrown error carries the core's [`runward::ErrorKind`] name
-//! as its `code`. The hand-written `index.js` adds the JavaScript idioms (check wrapping, the
+//! `runward::flags`, `runward::schedule`, `runward::store`), and every thrown error carries
+//! the core's [`runward::ErrorKind`] name as its `code`. The hand-written `index.js` adds the JavaScript idioms (check wrapping, the
 //! request handler) on top.
 
 mod convert;
@@ -11,6 +11,7 @@ mod flags;
 mod health;
 mod probe;
 mod runbook;
+mod runs;
 mod server;
 
 use napi_derive::napi;
