@@ -3,6 +3,7 @@
 import http from 'node:http'
 import express from 'express'
 import {
+  type ChainReport,
   type CheckStatus,
   type DoctorReport,
   type ErrorCode,
@@ -11,14 +12,23 @@ import {
   type LockdownOptions,
   type LockdownStatus,
   type PlannedStep,
+  type Run,
   type RunbookPlan,
+  type RunDetails,
+  type RunListOptions,
+  type RunStatusName,
+  type ScheduleStatus,
   type StepKindName,
+  type SyncReport,
+  type TickReport,
   type TransitionEvent,
   Flags,
   Health,
   HealthServer,
   Runbook,
+  Runs,
   RunwardError,
+  Scheduler,
   ERROR_CODES,
 } from '..'
 
@@ -128,3 +138,31 @@ async function useFlags(): Promise<void> {
 }
 
 void useFlags
+
+async function useSchedulesAndRuns(): Promise<void> {
+  const scheduler: Scheduler = await Scheduler.fromConfig('runward.toml')
+  const synced: SyncReport = await scheduler.sync()
+  const statuses: ScheduleStatus[] = await scheduler.list()
+  for (const s of statuses) console.log(s.name, s.spec, s.time_zone, s.next_due, s.last_fire?.status)
+  const report: TickReport = await scheduler.tick(Date.now())
+  const later: TickReport = await scheduler.tick()
+  const runIds: string[] = report.claimed.map((c) => c.run_id)
+  const reasons: string[] = [...report.skipped, ...report.missed].map((r) => r.reason)
+
+  const runs: Runs = await Runs.open('.runward/state.db')
+  const status: RunStatusName[] = ['queued', 'failed']
+  const options: RunListOptions = { status, sinceMs: 86_400_000, runbook: 'controlled-restart', limit: 10 }
+  const listed: Run[] = await runs.list(options)
+  const all: Run[] = await runs.list()
+  const starters: (string | null)[] = all.map((r) => r.started_by)
+  const details: RunDetails = await runs.show(runIds[0])
+  const kinds: string[] = details.events.map((e) => e.kind)
+  const markdown: string = await runs.export(runIds[0])
+  const json: string = await runs.export(runIds[0], 'json')
+  const chain: ChainReport = await runs.verify(runIds[0])
+  const intact: boolean = chain.first_bad === null
+  await runs.show('missing').catch((err: RunwardError) => console.log(err.code === 'not_found'))
+  console.log(synced.added, later.now, reasons, listed, starters, kinds, markdown, json, intact, runs.path, scheduler.config)
+}
+
+void useSchedulesAndRuns
