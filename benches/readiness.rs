@@ -151,6 +151,5 @@ fn bench_timed_out(c: &mut Criterion) {
     registry.stop();
 }
 
-// `criterion_group!` defines an undocumented `pub fn benches`.
 criterion_group!(benches, bench_all_passing, bench_timed_out);
 criterion_main!(benches);
