@@ -1,6 +1,8 @@
 //! The scheduler: `@every` and cron in time zones across DST changes, misfire and overlap
 //! policies, disabled schedules, and four processes ticking one SQLite file without a leader.
 
+mod common;
+
 use runward::ErrorKind;
 use runward::schedule::{
     MAX_CATCH_UP_RUNS, ResolvedRunbook, Schedule, Scheduler, TickReport, TimeZoneName,
@@ -11,9 +13,8 @@ use runward::store::{
 };
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// 2026-01-01T00:00:00Z, a whole minute.
 const START: Timestamp = Timestamp::from_millis(1_767_225_600_000);
@@ -386,9 +387,6 @@ fn schedule_definitions_validate_what_they_hold() {
 
 // ----- four processes, one file -----
 
-const WORKER_DB: &str = "RUNWARD_SCHEDULER_WORKER_DB";
-const WORKER_GO: &str = "RUNWARD_SCHEDULER_WORKER_GO";
-const WORKER_INDEX: &str = "RUNWARD_SCHEDULER_WORKER_INDEX";
 const PROCESSES: u64 = 4;
 /// Due times of the `@every:60` schedules.
 const DUE_TIMES: u64 = 1000;
@@ -435,14 +433,7 @@ fn fault_schedules() -> Vec<Schedule> {
 #[test]
 #[ignore = "worker process, started by schedule_four_processes_tick_without_duplicates_or_silent_misses"]
 fn scheduler_multi_process_worker() {
-    let db = std::env::var(WORKER_DB).expect("started by the multi-process test");
-    let go = PathBuf::from(std::env::var(WORKER_GO).unwrap());
-    let index: u64 = std::env::var(WORKER_INDEX).unwrap().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !go.exists() {
-        assert!(Instant::now() < deadline, "the go signal never came");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let common::Worker { db, index } = common::worker(Duration::from_secs(60));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -483,36 +474,7 @@ async fn schedule_four_processes_tick_without_duplicates_or_silent_misses() {
         );
         scheduler(&store).sync(&fault_schedules()).await.unwrap();
     }
-    let go = db.with_extension("go");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|i| {
-            Command::new(&exe)
-                .args([
-                    "scheduler_multi_process_worker",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(WORKER_DB, &db)
-                .env(WORKER_GO, &go)
-                .env(WORKER_INDEX, i.to_string())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::fs::write(&go, b"go").unwrap();
-    let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
+    let outputs = common::run_workers("scheduler_multi_process_worker", &db, PROCESSES).await;
 
     let mut written = 0;
     let mut claimed = 0;

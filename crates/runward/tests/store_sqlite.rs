@@ -1,6 +1,8 @@
 //! The SQLite store: the conformance suite in memory and on a file, tamper detection,
 //! schema versioning, lock contention, and several processes sharing one file.
 
+mod common;
+
 use runward::ErrorKind;
 use runward::store::{
     ChainFault, Claim, NewRun, RunFilter, RunStatus, RunUpdate, SqliteOptions, SqliteStore, Store,
@@ -9,7 +11,6 @@ use runward::store::{
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn temp_db(name: &str) -> PathBuf {
@@ -282,9 +283,6 @@ async fn store_lock_held_past_the_deadline_is_busy_not_locked() {
     store.create_run(NewRun::new("rb", "h")).await.unwrap();
 }
 
-const WORKER_DB: &str = "RUNWARD_STORE_WORKER_DB";
-const WORKER_GO: &str = "RUNWARD_STORE_WORKER_GO";
-const WORKER_INDEX: &str = "RUNWARD_STORE_WORKER_INDEX";
 const DUE_TIMES: u64 = 500;
 const PROCESSES: usize = 4;
 
@@ -296,14 +294,7 @@ fn due(i: u64) -> Timestamp {
 #[test]
 #[ignore = "worker process, started by store_four_processes_claim_each_due_time_once"]
 fn store_multi_process_worker() {
-    let db = std::env::var(WORKER_DB).expect("started by the multi-process test");
-    let go = PathBuf::from(std::env::var(WORKER_GO).unwrap());
-    let index: u64 = std::env::var(WORKER_INDEX).unwrap().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !go.exists() {
-        assert!(Instant::now() < deadline, "the go signal never came");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let common::Worker { db, index } = common::worker(Duration::from_secs(30));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -331,36 +322,7 @@ fn store_multi_process_worker() {
 #[tokio::test]
 async fn store_four_processes_claim_each_due_time_once() {
     let db = temp_db("processes");
-    let go = db.with_extension("go");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|i| {
-            Command::new(&exe)
-                .args([
-                    "store_multi_process_worker",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(WORKER_DB, &db)
-                .env(WORKER_GO, &go)
-                .env(WORKER_INDEX, i.to_string())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::fs::write(&go, b"go").unwrap();
-    let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
+    let outputs = common::run_workers("store_multi_process_worker", &db, PROCESSES as u64).await;
 
     let mut total = 0;
     for out in &outputs {
