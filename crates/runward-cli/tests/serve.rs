@@ -46,7 +46,23 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A `runward serve` child process, killed when dropped.
 struct Serve(Child);
+
+impl Serve {
+    /// Starts `runward serve --addr addr` in `dir` with extra environment variables.
+    fn start(dir: &std::path::Path, addr: &str, env: &[(&str, &str)]) -> Serve {
+        let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+            .current_dir(dir)
+            .envs(env.iter().copied())
+            .args(["serve", "--addr", addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Serve(child)
+    }
+}
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -88,14 +104,7 @@ probes = ["readiness"]
     );
     std::fs::write(tmp.path().join("runward.toml"), config).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
-        .current_dir(tmp.path())
-        .args(["serve", "--addr", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut serve = Serve(child);
+    let mut serve = Serve::start(tmp.path(), &addr, &[]);
     let fast = Duration::from_millis(250);
     wait_until("server up and ready", Duration::from_secs(20), || {
         std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/readyz", fast).0 == 200
@@ -178,15 +187,7 @@ path = "data"
 "#;
     std::fs::write(tmp.path().join("runward.toml"), config).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
-        .current_dir(tmp.path())
-        .env("E2E_TOKEN", "s3cret-token")
-        .args(["serve", "--addr", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _serve = Serve(child);
+    let _serve = Serve::start(tmp.path(), &addr, &[("E2E_TOKEN", "s3cret-token")]);
     let fast = Duration::from_millis(500);
     wait_until("ready", Duration::from_secs(20), || {
         std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/readyz", fast).0 == 200
@@ -225,14 +226,7 @@ ttl_ms = 60000
     );
     std::fs::write(tmp.path().join("runward.toml"), config).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
-        .current_dir(tmp.path())
-        .args(["serve", "--addr", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _serve = Serve(child);
+    let _serve = Serve::start(tmp.path(), &addr, &[]);
     wait_until("lockdown is set", Duration::from_secs(20), || {
         let out = Command::new(assert_cmd::cargo::cargo_bin("runward"))
             .current_dir(tmp.path())
@@ -268,14 +262,7 @@ fn serve_ticks_the_configured_schedules() {
     )
     .unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
-        .current_dir(tmp.path())
-        .args(["serve", "--addr", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _serve = Serve(child);
+    let _serve = Serve::start(tmp.path(), &addr, &[]);
     wait_until(
         "two scheduled runs are queued",
         Duration::from_secs(20),
