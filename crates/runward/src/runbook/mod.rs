@@ -20,6 +20,7 @@
 //! ```
 
 mod definition;
+pub mod engine;
 mod evidence;
 pub mod exec;
 mod plan;

@@ -361,15 +361,18 @@ pub enum StepErrorKind {
 }
 
 impl StepError {
-    pub(crate) fn prepare(err: Error) -> Self {
+    /// Nothing ran and a retry cannot help.
+    pub fn prepare(err: Error) -> Self {
         StepError::Prepare(err)
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    /// A preparation error of kind `invalid_input`.
+    pub fn invalid(message: impl Into<String>) -> Self {
         StepError::Prepare(Error::new(ErrorKind::InvalidInput, message))
     }
 
-    pub(crate) fn failed(message: impl Into<String>, output: StepOutput) -> Self {
+    /// A failed effect (retries apply), with what it produced.
+    pub fn failed(message: impl Into<String>, output: StepOutput) -> Self {
         StepError::Failed {
             message: message.into(),
             timed_out: false,
@@ -377,7 +380,8 @@ impl StepError {
         }
     }
 
-    pub(crate) fn timed_out(message: impl Into<String>, output: StepOutput) -> Self {
+    /// An effect ended by its deadline.
+    pub fn timed_out(message: impl Into<String>, output: StepOutput) -> Self {
         StepError::Failed {
             message: message.into(),
             timed_out: true,
