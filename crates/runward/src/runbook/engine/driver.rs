@@ -218,7 +218,9 @@ impl Driver {
                     "plan_digest": plan.digest,
                     "params": plan.params,
                     "started_by": self.run.started_by,
-                    "source": self.runbook.path.as_ref().map(|p| p.display().to_string()),
+                    "source": self.runbook.path.as_ref().map(|p| {
+                        std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string()
+                    }),
                     "owner": self.engine.inner.owner,
                     "epoch": self.epoch,
                 }),

@@ -535,6 +535,18 @@ impl Engine {
         })
     }
 
+    /// The runbook file run `id` was started from, as recorded in its `run_started` event
+    /// (an absolute path when the runbook was loaded from a file); `None` for runbooks built
+    /// in code or runs not started yet.
+    pub async fn source_of(&self, id: &RunId) -> Result<Option<std::path::PathBuf>> {
+        let events = self.inner.store.list_events(id, 0).await?;
+        Ok(events
+            .iter()
+            .find(|e| e.kind == "run_started")
+            .and_then(|e| e.data["source"].as_str())
+            .map(std::path::PathBuf::from))
+    }
+
     /// Runs in `statuses` (all when empty) changed at or after `since`, newest first.
     pub async fn list(&self, filter: &RunFilter) -> Result<Vec<Run>> {
         self.inner.store.list_runs(filter).await

@@ -821,3 +821,18 @@ async fn secret_params_reach_commands_by_environment_and_never_the_evidence() {
     );
     assert!(text.contains("[REDACTED]"));
 }
+
+#[tokio::test]
+async fn the_source_file_is_recorded_for_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.toml");
+    std::fs::write(
+        &path,
+        "[runbook]\nname = \"one\"\n[[steps]]\nid = \"a\"\nkind = \"sleep\"\nduration = \"1ms\"\n",
+    )
+    .unwrap();
+    let engine = engine().await;
+    let rb = Runbook::load(&path).unwrap();
+    let outcome = engine.start(&rb, &no_params(), None).await.unwrap();
+    assert_eq!(engine.source_of(&outcome.run.id).await.unwrap(), Some(path));
+}
