@@ -30,7 +30,7 @@ pub(crate) enum Command {
     ///
     /// Exit codes: 0 pass, 1 fail, 2 bad configuration or usage, 3 warn.
     Doctor(DoctorArgs),
-    /// Runbooks: plan what a run would do.
+    /// Runbooks: plan, run and operate durable runs; list, show and export them.
     #[command(subcommand)]
     Runbook(RunbookCommand),
     /// Schedules: list them, or tick once (claim due runs, record skipped and missed ones).
@@ -96,6 +96,10 @@ pub(crate) struct ServeArgs {
     /// The listen address (default: server.addr from the configuration, else 127.0.0.1:8080).
     #[arg(long)]
     pub(crate) addr: Option<String>,
+    /// The environment variable holding the bearer token of the admin API under /admin/;
+    /// without a token the admin API is off.
+    #[arg(long, value_name = "VAR", default_value = "RUNWARD_ADMIN_TOKEN")]
+    pub(crate) admin_token_env: String,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +124,167 @@ pub(crate) enum RunbookCommand {
     Show(RunShowArgs),
     /// Export one run's evidence (attempts, hash-chained events, chain verification).
     Export(RunExportArgs),
+    /// Run a runbook: create a durable run and drive it until it ends or waits for a decision.
+    ///
+    /// Progress goes to standard error, one line per event; the result to standard output.
+    ///
+    /// Exit codes: 0 succeeded; 1 failed, compensated, compensation_failed or cancelled;
+    /// 2 bad runbook, bad parameters or a flag requirement refused it (no run is created);
+    /// 4 the run waits for a decision (waiting_approval, waiting_operator).
+    Run(RunArgs),
+    /// Continue a failed, orphaned or waiting run from where it stopped.
+    ///
+    /// Exit codes: 0 succeeded; 1 failed, compensated, compensation_failed, cancelled, or
+    /// refused (the lease is held, the definition changed); 2 bad input; 4 the run waits for a
+    /// decision.
+    Resume(ResumeArgs),
+    /// Run the step a run stopped at again (the same attempt when its outcome is unknown).
+    ///
+    /// Exit codes: as for `resume`.
+    Retry(RetryArgs),
+    /// Record the step a run stopped at as skipped, with a reason, and go on.
+    ///
+    /// Exit codes: as for `resume`.
+    Skip(SkipArgs),
+    /// Approve the request a run waits for; once approved, resume the run.
+    ///
+    /// Exit codes: where the run is when the command returns: 0 succeeded; 1 failed,
+    /// compensated, compensation_failed, cancelled, or refused (not an approver, the starter,
+    /// no open request); 2 bad input; 4 still waiting (quorum not reached, --no-resume).
+    Approve(DecideArgs),
+    /// Deny the request a run waits for, then resume it so the step fails and its failure
+    /// path runs.
+    ///
+    /// Exit codes: as for `approve` (a denied run usually ends failed: 1).
+    Deny(DecideArgs),
+    /// Cancel a run: a waiting or stopped run runs its cancel path here; a run driven by
+    /// another process is cancelled by that process within a second or so.
+    ///
+    /// Exit codes: 0 cancelled (or the request was handed to the driving process); 1 the
+    /// cancel path failed or the run is already closed; 2 bad input.
+    Cancel(CancelArgs),
+    /// Mark runs whose driver died `orphaned` and expired approvals `timed_out`.
+    ///
+    /// `runward serve` does this every few seconds. Exit codes: 0 ok.
+    Sweep(SweepArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The runbook file.
+    pub(crate) file: PathBuf,
+    /// A parameter, as NAME=VALUE (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub(crate) params: Vec<String>,
+    /// Who starts the run, for the evidence and approval rules.
+    #[arg(long = "as", value_name = "WHO", env = "USER")]
+    pub(crate) who: Option<String>,
+    /// Print the outcome (run and open approval) as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// The run id.
+    pub(crate) run: String,
+    /// The runbook file (default: the file the run was started from).
+    #[arg(long)]
+    pub(crate) file: Option<PathBuf>,
+    /// Resume even though the runbook changed since the run started; the override is recorded.
+    #[arg(long)]
+    pub(crate) override_definition: bool,
+    /// Who resumes, for the evidence.
+    #[arg(long = "as", value_name = "WHO", env = "USER")]
+    pub(crate) who: Option<String>,
+    /// Why, for the evidence.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RetryArgs {
+    /// The run id.
+    pub(crate) run: String,
+    /// The runbook file (default: the file the run was started from).
+    #[arg(long)]
+    pub(crate) file: Option<PathBuf>,
+    /// Who decides, for the evidence.
+    #[arg(long = "as", value_name = "WHO", env = "USER")]
+    pub(crate) who: String,
+    /// Why, for the evidence.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SkipArgs {
+    /// The run id.
+    pub(crate) run: String,
+    /// Why the step is skipped (required), for the evidence.
+    #[arg(long)]
+    pub(crate) reason: String,
+    /// The runbook file (default: the file the run was started from).
+    #[arg(long)]
+    pub(crate) file: Option<PathBuf>,
+    /// Who decides, for the evidence.
+    #[arg(long = "as", value_name = "WHO", env = "USER")]
+    pub(crate) who: String,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecideArgs {
+    /// The run id.
+    pub(crate) run: String,
+    /// Who decides; checked against the step's approvers.
+    #[arg(long = "as", value_name = "WHO", env = "USER")]
+    pub(crate) who: String,
+    /// A comment, recorded with the decision.
+    #[arg(long)]
+    pub(crate) comment: Option<String>,
+    /// Record the decision only; do not resume the run.
+    #[arg(long)]
+    pub(crate) no_resume: bool,
+    /// The runbook file to resume with (default: the file the run was started from).
+    #[arg(long)]
+    pub(crate) file: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The run id.
+    pub(crate) run: String,
+    /// Who cancels, for the evidence.
+    #[arg(long = "as", value_name = "WHO", env = "USER")]
+    pub(crate) who: String,
+    /// Why, for the evidence.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// The runbook file whose cancel path runs (default: the file the run was started from).
+    #[arg(long)]
+    pub(crate) file: Option<PathBuf>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SweepArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod check;
 mod doctor;
 mod flag;
+mod run;
 mod runbook;
 mod schedule;
 mod serve;

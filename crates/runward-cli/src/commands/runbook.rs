@@ -1,12 +1,13 @@
 //! `runward runbook`: plan runbooks; list, show and export runs.
 
+use super::run;
 use crate::cli::{
     EvidenceFormat, PlanArgs, RunExportArgs, RunListArgs, RunShowArgs, RunbookCommand,
 };
-use anyhow::{Result, bail};
+use anyhow::Result;
 use runward::config::Config;
 use runward::runbook::{Evidence, Runbook};
-use runward::store::{RunFilter, RunId, RunStatus, Store, Timestamp};
+use runward::store::{ApprovalStatus, RunFilter, RunId, RunStatus, Store, Timestamp};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -31,6 +32,14 @@ pub(crate) async fn runs(config: &Config, command: RunbookCommand) -> Result<i32
         RunbookCommand::List(args) => list(&store, args).await,
         RunbookCommand::Show(args) => show(&store, args).await,
         RunbookCommand::Export(args) => export(&store, args).await,
+        RunbookCommand::Run(args) => run::run(config, args).await,
+        RunbookCommand::Resume(args) => run::resume(config, args).await,
+        RunbookCommand::Retry(args) => run::retry(config, args).await,
+        RunbookCommand::Skip(args) => run::skip(config, args).await,
+        RunbookCommand::Approve(args) => run::decide(config, args, true).await,
+        RunbookCommand::Deny(args) => run::decide(config, args, false).await,
+        RunbookCommand::Cancel(args) => run::cancel(config, args).await,
+        RunbookCommand::Sweep(args) => run::sweep(config, args).await,
     }
 }
 
@@ -87,7 +96,42 @@ async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
         println!("started by: {by}");
     }
     if let Some(error) = &run.error {
-        println!("error: {error}");
+        let label = if run.status.is_terminal() {
+            "error"
+        } else {
+            "reason"
+        };
+        println!("{label}: {error}");
+    }
+    if run.status == RunStatus::WaitingApproval {
+        let approvals = store.list_approvals(&run.id).await?;
+        if let Some(a) = approvals
+            .iter()
+            .rev()
+            .find(|a| matches!(a.status, ApprovalStatus::Pending | ApprovalStatus::Approved))
+        {
+            let given: Vec<&str> = a.approvals.iter().map(|v| v.who.as_str()).collect();
+            println!(
+                "waiting for approval {} ({}): {} of {} given{}; expires {}",
+                a.id,
+                a.status,
+                given.len(),
+                a.quorum,
+                if given.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", given.join(", "))
+                },
+                a.expires_at
+            );
+            if !a.approvers.is_empty() {
+                println!("approvers: {}", a.approvers.join(", "));
+            }
+            println!(
+                "decide with: runward runbook approve {} --as WHO  (or deny)",
+                run.id
+            );
+        }
     }
     if details.attempts.is_empty() {
         println!("no step has started");
@@ -132,13 +176,13 @@ async fn export(store: &dyn Store, args: RunExportArgs) -> Result<i32> {
 }
 
 /// `NAME=VALUE` pairs; values stay strings and the core converts them to the declared types.
-fn parse_params(pairs: &[String]) -> Result<BTreeMap<String, Value>> {
+pub(crate) fn parse_params(pairs: &[String]) -> runward::Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     for pair in pairs {
         let Some((name, value)) = pair.split_once('=') else {
-            bail!(runward::Error::new(
+            return Err(runward::Error::new(
                 runward::ErrorKind::InvalidInput,
-                format!("`--param {pair}` needs the form NAME=VALUE")
+                format!("`--param {pair}` needs the form NAME=VALUE"),
             ));
         };
         out.insert(name.trim().to_owned(), Value::String(value.to_owned()));
