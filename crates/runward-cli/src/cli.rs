@@ -21,7 +21,15 @@ pub(crate) enum Command {
     ///
     /// Exit codes: 0 pass, 1 fail, 2 bad configuration or usage, 3 warn.
     Check(CheckArgs),
-    /// Serve /livez, /readyz, /startupz, /healthz, /readyz/<check> and /metrics.
+    /// Serve /livez, /readyz, /startupz, /healthz, /readyz/<check> and /metrics; tick the
+    /// schedules and drive the runs they queue; sweep dead runs and expired approvals every 5 s.
+    ///
+    /// With a token in $RUNWARD_ADMIN_TOKEN (see --admin-token-env), also serve the admin API,
+    /// JSON behind `Authorization: Bearer <token>`: POST /admin/runs {"runbook", "params",
+    /// "started_by"} (runbook path relative to the configuration directory), GET
+    /// /admin/runs?status=&since=&limit=, GET /admin/runs/{id}, POST
+    /// /admin/runs/{id}/approve|deny {"who", "comment"}, POST /admin/runs/{id}/cancel {"who",
+    /// "reason"}.
     ///
     /// On SIGTERM or Ctrl-C, readiness fails at once while liveness keeps passing; the server
     /// exits after the drain period (`server.drain_ms`).

@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::get;
+use common::{Serve, free_port, get, request, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,46 +36,6 @@ fn dependency(hang: Arc<AtomicBool>) -> String {
         }
     });
     addr
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `runward serve` child process, killed when dropped.
-struct Serve(Child);
-
-impl Serve {
-    /// Starts `runward serve --addr addr` in `dir` with extra environment variables.
-    fn start(dir: &std::path::Path, addr: &str, env: &[(&str, &str)]) -> Serve {
-        let child = Command::new(assert_cmd::cargo::cargo_bin("runward"))
-            .current_dir(dir)
-            .envs(env.iter().copied())
-            .args(["serve", "--addr", addr])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Serve(child)
-    }
-}
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -278,4 +238,183 @@ fn serve_ticks_the_configured_schedules() {
             })
         },
     );
+    // serve drives the queued runs it schedules.
+    wait_until("a scheduled run succeeds", Duration::from_secs(20), || {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("runward"))
+            .current_dir(tmp.path())
+            .args(["runbook", "list", "--status", "succeeded", "--json"])
+            .output()
+            .unwrap();
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        runs.as_array().is_some_and(|r| !r.is_empty())
+    });
+    // Without a token the admin API is not served.
+    let (code, _, _) = request(
+        &addr,
+        "GET",
+        "/admin/runs",
+        Some("anything"),
+        None,
+        Duration::from_secs(2),
+    );
+    assert_eq!(code, 404);
+}
+
+const TOKEN: &str = "admin-s3cret";
+
+/// Calls the admin API with the token; returns the status and the JSON body.
+fn admin(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let (code, _, body) = request(
+        addr,
+        method,
+        path,
+        Some(TOKEN),
+        body,
+        Duration::from_secs(5),
+    );
+    let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    (code, json)
+}
+
+fn wait_for_status(addr: &str, id: &str, status: &str) {
+    wait_until(
+        &format!("run {id} is {status}"),
+        Duration::from_secs(10),
+        || admin(addr, "GET", &format!("/admin/runs/{id}"), None).1["run"]["status"] == status,
+    );
+}
+
+#[test]
+fn the_admin_api_starts_lists_approves_and_cancels_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("runward.toml"),
+        "[server]\ndrain_ms = 100\n",
+    )
+    .unwrap();
+    std::fs::create_dir(tmp.path().join("runbooks")).unwrap();
+    std::fs::write(
+        tmp.path().join("runbooks/hello.toml"),
+        "[runbook]\nname = \"hello\"\n[[steps]]\nid = \"greet\"\nkind = \"command\"\nargv = [\"true\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("runbooks/gated.toml"),
+        "[runbook]\nname = \"gated\"\n[[steps]]\nid = \"ok\"\nkind = \"approval\"\napprovers = [\"alice\", \"bob\"]\nforbid_starter = true\n[[steps]]\nid = \"after\"\nkind = \"command\"\nargv = [\"true\"]\n",
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _serve = Serve::start(tmp.path(), &addr, &[("RUNWARD_ADMIN_TOKEN", TOKEN)]);
+    let fast = Duration::from_millis(500);
+    wait_until("server up", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/livez", fast).0 == 200
+    });
+
+    // No token, or the wrong one: 401 with a Bearer challenge.
+    for token in [None, Some("wrong")] {
+        let (code, head, _) = request(&addr, "GET", "/admin/runs", token, None, fast);
+        assert_eq!(code, 401, "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
+            "{head}"
+        );
+    }
+    // Paths outside the configuration directory are refused.
+    let (code, body) = admin(
+        &addr,
+        "POST",
+        "/admin/runs",
+        Some(r#"{"runbook": "../hello.toml"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error"]["kind"], "invalid_input");
+
+    // Start a run: 202 at once, driven in the background.
+    let (code, run) = admin(
+        &addr,
+        "POST",
+        "/admin/runs",
+        Some(r#"{"runbook": "runbooks/hello.toml", "started_by": "alice"}"#),
+    );
+    assert_eq!(code, 202, "{run}");
+    let hello = run["id"].as_str().unwrap().to_owned();
+    wait_for_status(&addr, &hello, "succeeded");
+
+    // A run waiting for approval: listed by status, refused for a stranger, approved by bob.
+    let start_gated = || {
+        let (code, run) = admin(
+            &addr,
+            "POST",
+            "/admin/runs",
+            Some(r#"{"runbook": "runbooks/gated.toml", "params": {}, "started_by": "alice"}"#),
+        );
+        assert_eq!(code, 202, "{run}");
+        let id = run["id"].as_str().unwrap().to_owned();
+        wait_for_status(&addr, &id, "waiting_approval");
+        id
+    };
+    let gated = start_gated();
+    let (code, runs) = admin(
+        &addr,
+        "GET",
+        "/admin/runs?status=waiting_approval&since=1d&limit=50",
+        None,
+    );
+    assert_eq!(code, 200);
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, [gated.as_str()]);
+    let (code, details) = admin(&addr, "GET", &format!("/admin/runs/{gated}"), None);
+    assert_eq!(code, 200);
+    assert_eq!(details["approval"]["status"], "pending");
+    let approve = format!("/admin/runs/{gated}/approve");
+    let (code, body) = admin(&addr, "POST", &approve, Some(r#"{"who": "mallory"}"#));
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = admin(&addr, "POST", &approve, Some(r#"{"who": "alice"}"#));
+    assert_eq!(code, 403, "the starter may not approve: {body}");
+    let (code, body) = admin(
+        &addr,
+        "POST",
+        &approve,
+        Some(r#"{"who": "bob", "comment": "go"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["approval"]["status"], "approved");
+    wait_for_status(&addr, &gated, "succeeded");
+
+    // Cancel a waiting run; deny another.
+    let waiting = start_gated();
+    let (code, body) = admin(
+        &addr,
+        "POST",
+        &format!("/admin/runs/{waiting}/cancel"),
+        Some(r#"{"who": "bob", "reason": "wrong window"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["run"]["status"], "cancelled");
+    let (code, body) = admin(
+        &addr,
+        "POST",
+        &format!("/admin/runs/{waiting}/cancel"),
+        Some(r#"{"who": "bob"}"#),
+    );
+    assert_eq!(code, 409, "{body}");
+    let denied = start_gated();
+    let (code, body) = admin(
+        &addr,
+        "POST",
+        &format!("/admin/runs/{denied}/deny"),
+        Some(r#"{"who": "bob", "comment": "not now"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    wait_for_status(&addr, &denied, "failed");
+    let (code, _) = admin(&addr, "GET", "/admin/runs/no-such-run", None);
+    assert_eq!(code, 404);
+    let (code, body) = admin(&addr, "GET", "/admin/runs?status=sleeping", None);
+    assert_eq!(code, 400, "{body}");
 }

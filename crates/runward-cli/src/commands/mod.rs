@@ -1,5 +1,6 @@
 //! The commands behind the CLI.
 
+mod admin;
 mod check;
 mod doctor;
 mod flag;

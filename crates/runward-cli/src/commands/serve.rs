@@ -1,14 +1,23 @@
-//! `runward serve`: the standalone probe server with the SIGTERM sequence.
+//! `runward serve`: the probe server with the SIGTERM sequence, the scheduler, the sweeper,
+//! the driver of scheduled runs and the admin API.
 
+use super::admin::{self, Drivers};
 use crate::cli::ServeArgs;
 use anyhow::Result;
 use runward::config::Config;
 use runward::flags::{Flags, LockdownPolicy, LockdownTrigger, attach_lockdown};
-use runward::health::server::Server;
+use runward::health::Registry;
+use runward::health::server::router;
+use runward::runbook::Runbook;
+use runward::runbook::engine::{Engine, Resume};
 use runward::schedule::Scheduler;
-use runward::store::Timestamp;
+use runward::store::{RunFilter, RunStatus, Store, Timestamp};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     let registry = config.registry()?;
@@ -20,21 +29,48 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
         Some(policy) => Some(lockdown_trigger(config, &registry, policy).await?),
         None => None,
     };
-    let server = Server::bind(registry, &addr, config.endpoint_options()).await?;
-    eprintln!("runward: serving health on http://{}", server.local_addr());
-    let scheduler = if config.schedules.is_empty() {
-        None
-    } else {
-        Some(start_scheduler(config).await?)
-    };
+    let store: Arc<dyn Store> = Arc::new(config.open_store().await?);
+    let engine = Engine::builder(store)
+        .registry(registry.clone())
+        .outbound((*config.outbound).clone())
+        .build();
+    let drivers = Drivers::new(engine.clone());
+    let mut app = router(registry.clone(), config.endpoint_options());
+    match std::env::var(&args.admin_token_env)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        Some(token) => {
+            app = app.merge(admin::router(
+                drivers.clone(),
+                config.base_dir.clone(),
+                token.trim().to_owned(),
+            ));
+            eprintln!(
+                "runward: admin API on /admin/runs (bearer token from ${})",
+                args.admin_token_env
+            );
+        }
+        None => eprintln!(
+            "runward: admin API off: set ${} to a token to serve /admin/runs",
+            args.admin_token_env
+        ),
+    }
+    let server = HttpServer::bind(registry, &addr, app).await?;
+    eprintln!("runward: serving health on http://{}", server.addr);
+    let mut tasks = vec![start_sweeper(engine.clone())];
+    if !config.schedules.is_empty() {
+        tasks.push(start_scheduler(config).await?);
+        tasks.push(start_dispatcher(config, drivers.clone()));
+    }
     wait_for_signal().await?;
     let drain = Duration::from_millis(config.server.drain_ms);
     eprintln!(
         "runward: shutting down: readiness fails now; exiting in {} ms",
         drain.as_millis()
     );
-    if let Some(scheduler) = scheduler {
-        scheduler.abort();
+    for task in tasks {
+        task.abort();
     }
     server.shutdown(drain).await?;
     if let Some(trigger) = trigger {
@@ -42,6 +78,122 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     }
     eprintln!("runward: stopped");
     Ok(0)
+}
+
+/// The health router with the admin routes merged in, served with the SIGTERM sequence of
+/// [`runward::health::server::Server`].
+struct HttpServer {
+    addr: SocketAddr,
+    registry: Registry,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl HttpServer {
+    async fn bind(registry: Registry, addr: &str, app: axum::Router) -> Result<HttpServer> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; pick another address"))?;
+        let local = listener.local_addr()?;
+        registry.start();
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Ok(HttpServer {
+            addr: local,
+            registry,
+            stop,
+            task,
+        })
+    }
+
+    /// Readiness fails at once; the server answers until the registry is drained or `drain`
+    /// passes, then finishes in-flight requests and stops.
+    async fn shutdown(self, drain: Duration) -> Result<()> {
+        self.registry.begin_shutdown();
+        let deadline = tokio::time::Instant::now() + drain;
+        while !self.registry.is_drained() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20).min(drain)).await;
+        }
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Marks dead runs orphaned and expired approvals timed out, every 5 seconds.
+fn start_sweeper(engine: Engine) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            match engine.sweep().await {
+                Ok(sweep) => {
+                    for run in &sweep.orphaned {
+                        eprintln!(
+                            "runward: run {} ({}) is orphaned: its driver stopped; resume it with `runward runbook resume {}`",
+                            run.id, run.runbook, run.id
+                        );
+                    }
+                    for approval in &sweep.approvals_timed_out {
+                        eprintln!(
+                            "runward: approval {} of run {} timed out",
+                            approval.id, approval.run_id
+                        );
+                    }
+                }
+                Err(err) => eprintln!("runward: sweep failed: {err}"),
+            }
+        }
+    })
+}
+
+/// Drives the queued runs the scheduler created, every second: each in its own task, one task
+/// per run. Another process driving the same run holds its lease; this one then leaves it.
+fn start_dispatcher(config: &Config, drivers: Drivers) -> tokio::task::JoinHandle<()> {
+    let files: HashMap<String, PathBuf> = config
+        .schedules
+        .iter()
+        .map(|s| (s.name().to_owned(), PathBuf::from(s.runbook())))
+        .collect();
+    let engine = drivers.engine().clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let queued = match engine.list(&RunFilter::statuses([RunStatus::Queued])).await {
+                Ok(runs) => runs,
+                Err(err) => {
+                    eprintln!("runward: cannot list queued runs: {err}");
+                    continue;
+                }
+            };
+            for run in queued {
+                let Some(fire) = &run.fire else { continue };
+                if drivers.is_driving(&run.id) {
+                    continue;
+                }
+                let Some(file) = files.get(&fire.schedule) else {
+                    continue;
+                };
+                match Runbook::load(file) {
+                    Ok(runbook) => {
+                        drivers.spawn(run.id.clone(), runbook, Resume::default());
+                    }
+                    Err(err) => eprintln!(
+                        "runward: schedule `{}`: cannot load its runbook for run {}: {err}",
+                        fire.schedule, run.id
+                    ),
+                }
+            }
+        }
+    })
 }
 
 /// Ticks the configured schedules every second. Any number of `serve` processes may share the
