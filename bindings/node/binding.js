@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Engine = nativeBinding.Engine
 module.exports.Flags = nativeBinding.Flags
 module.exports.Health = nativeBinding.Health
 module.exports.HealthServer = nativeBinding.HealthServer

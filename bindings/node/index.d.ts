@@ -2,8 +2,15 @@
 // of `types.d.ts`, and the JavaScript layer of `index.js`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { CheckOptions, EndpointOverrides, ProbeContext } from './binding'
-import type { CheckResult } from './types'
+import type {
+  CheckOptions,
+  CustomStepContext,
+  EndpointOverrides,
+  EngineOptions,
+  ProbeContext,
+  Runbook,
+} from './binding'
+import type { CheckResult, RunEvent, RunOutcome } from './types'
 
 export * from './binding'
 export * from './types'
@@ -51,7 +58,81 @@ export type RequestHandler = (
   next?: (err?: unknown) => void,
 ) => boolean
 
+/** What a custom step may return: a `summary` with data beside it, a summary string, or nothing. */
+export type CustomStepReturn =
+  | void
+  | undefined
+  | null
+  | string
+  | number
+  | boolean
+  | unknown[]
+  | { summary?: string; [key: string]: unknown }
+
+/**
+ * A custom step for `kind = "custom"` steps: sync or async, called once per attempt with the
+ * step's rendered `params` table; a throw or rejection fails the attempt (retries apply).
+ */
+export type CustomStep = (
+  ctx: CustomStepContext,
+  params: Record<string, any>,
+) => CustomStepReturn | Promise<CustomStepReturn>
+
+/** Options of `Engine.open()`. */
+export interface EngineOpenOptions extends EngineOptions {
+  /** Custom steps by the `name` runbooks give them. */
+  steps?: Record<string, CustomStep>
+}
+
+/** Receives each event of a run, in order, as it is appended. A throw is an uncaught exception. */
+export type RunEventListener = (event: RunEvent) => void
+
+/** Options of `engine.run()`. */
+export interface EngineRunOptions {
+  /** Who starts the run, for the evidence and the starter rule of approvals. */
+  startedBy?: string
+  onEvent?: RunEventListener
+}
+
+/** Options of `engine.resume()`. */
+export interface EngineResumeOptions {
+  /** Resume even though the runbook's definition changed since the run started (recorded). */
+  overrideDefinition?: boolean
+  /** Who resumes, for the evidence. */
+  by?: string
+  /** Why, for the evidence. */
+  reason?: string
+  onEvent?: RunEventListener
+}
+
 declare module './binding' {
+  namespace Engine {
+    /**
+     * Opens (creating and migrating it if needed) the state database at `stateDb` and builds
+     * an engine. Rejects with `config` for a bad `options.config`, `invalid_input` for bad
+     * options.
+     */
+    function open(stateDb: string, options?: EngineOpenOptions): Promise<Engine>
+  }
+
+  interface Engine {
+    /**
+     * Creates a run and drives it until it finishes or stops at a decision point. Rejects with
+     * `invalid_input` for bad parameters and `conflict` for a flag requirement not met;
+     * nothing is created then.
+     */
+    run(
+      runbook: Runbook,
+      params?: Record<string, unknown> | null,
+      options?: EngineRunOptions,
+    ): Promise<RunOutcome>
+    /**
+     * Drives run `runId` from where it stopped. Rejects with `conflict` for a changed
+     * definition (unless `overrideDefinition`) or a run another process drives.
+     */
+    resume(runId: string, runbook: Runbook, options?: EngineResumeOptions): Promise<RunOutcome>
+  }
+
   interface Health {
     /**
      * Adds a check run on the JavaScript thread. Throws with code `invalid_input` once the

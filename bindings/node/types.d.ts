@@ -368,3 +368,48 @@ export interface TickReport {
   /** What the sync before the tick wrote. */
   synced: SyncReport
 }
+
+/** Where an approval request is. */
+export type ApprovalStatusName = 'pending' | 'approved' | 'denied' | 'timed_out' | 'consumed'
+
+/** One approval or denial of a request. */
+export interface ApprovalVote {
+  who: string
+  at: string
+  comment: string | null
+}
+
+/** A durable approval request, bound to one step attempt and one plan digest. */
+export interface Approval {
+  id: string
+  run_id: string
+  step_index: number
+  attempt: number
+  /** The digest of the plan that was approved; a changed plan needs a new approval. */
+  plan_digest: string
+  /** Distinct approvals needed. */
+  quorum: number
+  /** Who may decide; empty means anyone. */
+  approvers: string[]
+  /** Whether the run's starter is refused. */
+  exclude_starter: boolean
+  starter: string | null
+  approvals: ApprovalVote[]
+  denial: ApprovalVote | null
+  status: ApprovalStatusName
+  created_at: string
+  expires_at: string
+  consumed_at: string | null
+}
+
+/** Where a call to the engine left a run, and the approval it waits for when `waiting_approval`. */
+export interface RunOutcome {
+  run: Run
+  approval?: Approval
+}
+
+/** What `Engine.sweep()` found: runs whose process died, now `orphaned`, and expired approvals, now `timed_out`. */
+export interface Sweep {
+  orphaned: Run[]
+  approvals_timed_out: Approval[]
+}

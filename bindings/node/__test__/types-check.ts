@@ -3,7 +3,11 @@
 import http from 'node:http'
 import express from 'express'
 import {
+  type Approval,
   type ChainReport,
+  type CustomStep,
+  type CustomStepContext,
+  type EngineOpenOptions,
   type CheckStatus,
   type DoctorReport,
   type ErrorCode,
@@ -15,13 +19,17 @@ import {
   type Run,
   type RunbookPlan,
   type RunDetails,
+  type RunEvent,
   type RunListOptions,
+  type RunOutcome,
   type RunStatusName,
   type ScheduleStatus,
   type StepKindName,
+  type Sweep,
   type SyncReport,
   type TickReport,
   type TransitionEvent,
+  Engine,
   Flags,
   Health,
   HealthServer,
@@ -166,3 +174,54 @@ async function useSchedulesAndRuns(): Promise<void> {
 }
 
 void useSchedulesAndRuns
+
+async function useEngine(): Promise<void> {
+  const snapshot: CustomStep = (ctx: CustomStepContext, params) => ({
+    summary: `snapshot of ${params.target} (${ctx.runId}/${ctx.stepId}#${ctx.attempt})`,
+    key: ctx.idempotencyKey,
+  })
+  const options: EngineOpenOptions = {
+    owner: 'worker-1',
+    leaseTtlMs: 30_000,
+    config: 'runward.toml',
+    steps: {
+      snapshot,
+      verify: async (_ctx, params) => `verified ${String(params.target)}`,
+      noop: () => undefined,
+    },
+  }
+  const engine: Engine = await Engine.open('.runward/state.db', options)
+  const bare: Engine = await Engine.open('.runward/state.db')
+  // @ts-expect-error custom steps are functions
+  await Engine.open('.runward/state.db', { steps: { snapshot: 'snapshot.sh' } })
+  const rb = Runbook.load('controlled-restart.toml')
+  const seqs: number[] = []
+  const outcome: RunOutcome = await engine.run(rb, { service_url: 'http://127.0.0.1:9000' }, {
+    startedBy: 'alice',
+    onEvent: (event: RunEvent) => seqs.push(event.seq),
+  })
+  const status: RunStatusName = outcome.run.status
+  const waiting: Approval | undefined = outcome.approval
+  const id: string = outcome.run.id
+  const created: Run = await bare.create(rb, null, { startedBy: 'cron' })
+  const pending: Approval = await engine.pendingApproval(id)
+  const approved: Approval = await engine.approve(id, 'bob', 'ok')
+  const denied: Approval = await engine.deny(id, 'carol')
+  const resumed: RunOutcome = await engine.resume(id, rb, {
+    overrideDefinition: true,
+    by: 'ops',
+    reason: 'fixed',
+    onEvent: (e) => console.log(e.kind, e.data, e.at),
+  })
+  const retried: RunOutcome = await engine.retry(id, rb, 'bob')
+  const skipped: RunOutcome = await engine.skip(id, rb, 'bob', 'done by hand')
+  const cancelled: RunOutcome = await engine.cancel(id, rb, 'bob', 'wrong window')
+  const sweep: Sweep = await engine.sweep()
+  const orphans: string[] = sweep.orphaned.map((r) => r.id)
+  const source: string | null = await engine.sourceOf(id)
+  await engine.approve(id, 'mallory').catch((err: RunwardError) => console.log(err.code === 'policy_denied'))
+  console.log(status, waiting, created, pending, approved.status, denied.denial, resumed, retried, skipped)
+  console.log(cancelled, orphans, sweep.approvals_timed_out, source, engine.owner, engine.path, seqs)
+}
+
+void useEngine

@@ -1,11 +1,13 @@
 //! The Node binding of runward: the `runward` npm package's native module.
 //!
-//! Thin by design: every method calls the core (`runward::health`, `runward::runbook`,
-//! `runward::flags`, `runward::schedule`, `runward::store`), and every thrown error carries
-//! the core's [`runward::ErrorKind`] name as its `code`. The hand-written `index.js` adds the JavaScript idioms (check wrapping, the
-//! request handler) on top.
+//! Thin by design: every method calls the core (`runward::health`, `runward::runbook` and its
+//! engine, `runward::flags`, `runward::schedule`, `runward::store`), and every thrown error
+//! carries the core's [`runward::ErrorKind`] name as its `code`. The hand-written `index.js`
+//! adds the JavaScript idioms (check and custom step wrapping, `onEvent`, the request handler)
+//! on top.
 
 mod convert;
+mod engine;
 mod error;
 mod flags;
 mod health;

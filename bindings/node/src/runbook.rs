@@ -2,6 +2,7 @@
 
 use crate::error::{OrThrow, invalid};
 use napi::Env;
+use napi::bindgen_prelude::{FromNapiRef, JsValue, Unknown, ValidateNapiValue};
 use napi_derive::napi;
 use runward::runbook::{self, Plan};
 use serde_json::Value;
@@ -20,7 +21,7 @@ pub struct Runbook {
 
 /// Reads the parameters of a plan: an object of names to values, or nothing. Strings are
 /// converted to the declared types by the core, as `--param NAME=VALUE` is.
-fn params(value: Option<Value>) -> runward::Result<BTreeMap<String, Value>> {
+pub(crate) fn params(value: Option<Value>) -> runward::Result<BTreeMap<String, Value>> {
     match value {
         None | Some(Value::Null) => Ok(BTreeMap::new()),
         Some(Value::Object(map)) => Ok(map.into_iter().collect()),
@@ -37,6 +38,21 @@ fn params(value: Option<Value>) -> runward::Result<BTreeMap<String, Value>> {
 }
 
 impl Runbook {
+    /// A copy of the core runbook of a JavaScript `Runbook`; anything else is `invalid_input`.
+    pub(crate) fn from_arg(env: &Env, value: Unknown<'_>) -> runward::Result<runbook::Runbook> {
+        let not_a_runbook =
+            || invalid("expected a Runbook, made with Runbook.load(path) or Runbook.parse(text)");
+        // SAFETY: `validate` checks that the value is an instance of the `Runbook` class
+        // before `from_napi_ref` unwraps it, so the pointer is a `Runbook`'s.
+        unsafe {
+            <&Runbook as ValidateNapiValue>::validate(env.raw(), value.raw())
+                .map_err(|_| not_a_runbook())?;
+            let runbook = <Runbook as FromNapiRef>::from_napi_ref(env.raw(), value.raw())
+                .map_err(|_| not_a_runbook())?;
+            Ok(runbook.inner.clone())
+        }
+    }
+
     fn plan_of(&self, value: Option<Value>) -> runward::Result<Plan> {
         runbook::plan(&self.inner, &params(value)?)
     }

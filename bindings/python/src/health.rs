@@ -135,7 +135,7 @@ impl Health {
     }
 
     /// The registry, built on first use.
-    fn registry(&self, py: Python<'_>) -> PyResult<Registry> {
+    pub(crate) fn registry(&self, py: Python<'_>) -> PyResult<Registry> {
         self.check_process(py)?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let specs = match &*state {

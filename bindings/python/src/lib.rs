@@ -4,10 +4,13 @@
 //! and Python functions or coroutines), `Server` the core's HTTP server, `Outcome` a check
 //! result, `Runbook` a runbook definition and its plans, `Flags` the flags and lockdown of a
 //! state database, `Runs` the runs recorded in it, `Scheduler` the schedules of a
-//! `runward.toml`. Work runs on runward's own tokio runtime; sync methods release the GIL
-//! while they wait, async twins return asyncio awaitables. Errors are raised as the classes of `runward.errors`, one per core error kind.
+//! `runward.toml`, `Engine` the durable run engine that drives runs (with Python functions as
+//! custom steps). Work runs on runward's own tokio runtime; sync methods release the GIL
+//! while they wait, async twins return asyncio awaitables. Errors are raised as the classes
+//! of `runward.errors`, one per core error kind.
 
 mod convert;
+mod engine;
 mod errors;
 mod flags;
 mod health;
@@ -17,6 +20,7 @@ mod runbook;
 mod runs;
 mod runtime;
 mod server;
+mod step;
 
 use pyo3::pymodule;
 
@@ -24,6 +28,8 @@ use pyo3::pymodule;
 mod _runward {
     use pyo3::prelude::*;
 
+    #[pymodule_export]
+    use super::engine::Engine;
     #[pymodule_export]
     use super::flags::Flags;
     #[pymodule_export]

@@ -22,7 +22,7 @@ pub(crate) struct Runbook {
 
 /// Reads `params` (a mapping of parameter names to values, or `None`) as the core's parameter
 /// map. Strings are converted to the declared types by the core, as `--param NAME=VALUE` is.
-fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<BTreeMap<String, Value>> {
+pub(crate) fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     let Some(params) = params.filter(|p| !p.is_none()) else {
         return Ok(out);
@@ -51,6 +51,11 @@ fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<BTreeMap<String, Val
 }
 
 impl Runbook {
+    /// The core runbook.
+    pub(crate) fn inner(&self) -> &runbook::Runbook {
+        &self.inner
+    }
+
     fn plan_of(&self, params: Option<&Bound<'_, PyAny>>) -> PyResult<Plan> {
         runbook::plan(&self.inner, &params_of(params)?).map_err(py_err)
     }

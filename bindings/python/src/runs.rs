@@ -20,12 +20,12 @@ use std::time::Duration;
 /// How many runs `list` returns when no limit is given, as `runward runbook list` does.
 const DEFAULT_LIMIT: u32 = 50;
 
-fn to_json<T: serde::Serialize>(value: &T) -> runward::Result<Value> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> runward::Result<Value> {
     serde_json::to_value(value).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
 }
 
 /// Runs `fut` on runward's runtime with the GIL released.
-fn wait<F>(py: Python<'_>, fut: F) -> PyResult<Json>
+pub(crate) fn wait<F>(py: Python<'_>, fut: F) -> PyResult<Json>
 where
     F: Future<Output = runward::Result<Value>> + Send,
 {
@@ -33,7 +33,7 @@ where
 }
 
 /// An awaitable of `fut`, run on runward's runtime.
-fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+pub(crate) fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = runward::Result<Value>> + Send + 'static,
 {

@@ -23,7 +23,7 @@ def stub_members() -> Dict[str, Set[str]]:
     tree = ast.parse(STUB.read_text())
     classes: Dict[str, Set[str]] = {}
     for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name in ("Health", "Server", "Outcome", "Runbook", "Flags", "Runs", "Scheduler"):
+        if isinstance(node, ast.ClassDef) and node.name in ("Health", "Server", "Outcome", "Runbook", "Flags", "Runs", "Scheduler", "Engine"):
             classes[node.name] = {
                 item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
             }
@@ -37,7 +37,7 @@ def test_stubs_match_the_native_module() -> None:
         assert declared == runtime, f"{name}: stub-only {declared - runtime}, native-only {runtime - declared}"
 
 
-@pytest.mark.parametrize("name", ["Health", "Runbook", "Flags", "Runs", "Scheduler"])
+@pytest.mark.parametrize("name", ["Health", "Runbook", "Flags", "Runs", "Scheduler", "Engine"])
 def test_stub_signatures_match(name: str) -> None:
     tree = ast.parse(STUB.read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)

@@ -165,3 +165,69 @@ async def use_schedules_and_runs_async() -> None:
     text: str = await runs.export_async(details["run"]["id"], "markdown")
     chain = await runs.verify_async(details["run"]["id"])
     print(synced["added"], statuses, report["claimed"], text, chain["events"])
+
+
+def snapshot(ctx: runward._runward.StepContext, params: Dict[str, Any]) -> Dict[str, Any]:
+    return {"summary": f"snapshot of {params['db']}", "key": ctx["idempotency_key"], "attempt": ctx["attempt"]}
+
+
+async def notify(ctx: runward._runward.StepContext, params: Dict[str, Any]) -> Optional[str]:
+    await asyncio.sleep(0)
+    return None if ctx["timeout"] is None else f"told {params['channel']}"
+
+
+def on_event(event: runward._runward.Event) -> None:
+    print(event["seq"], event["kind"], event["data"])
+
+
+def use_engine() -> None:
+    engine = runward.Engine.open(".runward/state.db", owner="deploy-1", lease_ttl=30.0, config="runward.toml",
+                                 steps={"snapshot": snapshot})
+    engine.register_step("notify", notify)
+    names: List[str] = engine.step_names
+    rb = runward.Runbook.load("controlled-restart.toml")
+    outcome: runward._runward.RunOutcome = engine.run(rb, {"service_url": "http://127.0.0.1:9000"},
+                                                       started_by="alice", on_event=on_event)
+    run: runward._runward.Run = outcome["run"]
+    if run["status"] == "waiting_approval":
+        pending: runward._runward.Approval = engine.pending_approval(run["id"])
+        try:
+            engine.approve(run["id"], "mallory")
+        except runward.PolicyDeniedError as exc:
+            print(exc.kind, pending["approvers"])
+        given = engine.approve(run["id"], "bob", "ok")
+        votes: List[runward._runward.ApprovalVote] = given["approvals"]
+        print(votes, outcome.get("approval"))
+        outcome = engine.resume(run["id"], rb, by="bob", on_event=on_event)
+    try:
+        engine.resume(run["id"], rb)
+    except runward.ConflictError:
+        outcome = engine.resume(run["id"], rb, override_definition=True, by="ops", reason="edited")
+    queued: runward._runward.Run = engine.create(rb, started_by="cron")
+    outcome = engine.retry(queued["id"], rb, "ops", "checked the target")
+    outcome = engine.skip(queued["id"], rb, "ops", "done by hand", on_event=on_event)
+    outcome = engine.cancel(queued["id"], rb, "ops")
+    denied: runward._runward.Approval = engine.deny(queued["id"], "bob", comment="not now")
+    swept: runward._runward.Sweep = engine.sweep()
+    orphans: List[str] = [r["id"] for r in swept["orphaned"]]
+    source: Optional[str] = engine.source_of(run["id"])
+    print(names, denied["status"], orphans, source, engine.path, engine.owner, outcome["run"]["status"])
+
+
+async def use_engine_async() -> None:
+    health = runward.Health()
+    engine = await runward.Engine.open_async(".runward/state.db", health=health, steps={"notify": notify})
+    rb = runward.Runbook.parse('[runbook]\nname = "x"\n[[steps]]\nid = "a"\nkind = "sleep"\nduration = "1s"\n')
+    outcome = await engine.run_async(rb, on_event=lambda e: print(e["kind"]))
+    run_id: str = outcome["run"]["id"]
+    created = await engine.create_async(rb)
+    await engine.resume_async(created["id"], rb, on_event=on_event)
+    await engine.retry_async(run_id, rb, "ops")
+    await engine.skip_async(run_id, rb, "ops", "reason")
+    await engine.cancel_async(run_id, rb, "ops", "wrong window")
+    approval = await engine.approve_async(run_id, "bob")
+    approval = await engine.deny_async(run_id, "bob")
+    approval = await engine.pending_approval_async(run_id)
+    swept = await engine.sweep_async()
+    source = await engine.source_of_async(run_id)
+    print(approval["quorum"], swept["approvals_timed_out"], source)

@@ -53,12 +53,28 @@ for claim in report["claimed"]:
     print(runs.export(claim["run_id"]))          # the evidence document, Markdown
 ```
 
+An :class:`Engine` drives runs durably (``runward runbook run|resume|approve|cancel``), with
+Python functions (or ``async def`` functions) as ``kind = "custom"`` steps:
+
+```python
+def snapshot(ctx, params):                        # ctx: run_id, step_id, attempt, idempotency_key
+    backups.snapshot(params["db"], key=ctx["idempotency_key"])
+    return {"summary": f"snapshot of {params['db']}", "db": params["db"]}
+
+engine = runward.Engine.open(".runward/state.db", config="runward.toml", steps={"snapshot": snapshot})
+outcome = engine.run(rb, {"service_url": "http://127.0.0.1:9000"}, started_by="alice",
+                     on_event=lambda e: print(e["seq"], e["kind"]))
+if outcome["run"]["status"] == "waiting_approval":
+    engine.approve(outcome["run"]["id"], "bob")   # PolicyDeniedError for anyone else
+    outcome = engine.resume(outcome["run"]["id"], rb)
+```
+
 Errors are raised as subclasses of :class:`RunwardError` (see :mod:`runward.errors`).
 """
 
 from __future__ import annotations
 
-from ._runward import Flags, Health, Outcome, Runbook, Runs, Scheduler, Server, __version__
+from ._runward import Engine, Flags, Health, Outcome, Runbook, Runs, Scheduler, Server, __version__
 from .errors import (
     BusyError,
     ConfigError,
@@ -76,6 +92,7 @@ from .errors import (
 )
 
 __all__ = [
+    "Engine",
     "Flags",
     "Health",
     "Outcome",

@@ -1,10 +1,11 @@
 """The asyncio event loop thread that runs coroutine checks, and the glue the native module
-calls to run them."""
+calls to run checks and custom steps."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import os
 import threading
 from typing import Any, Awaitable, Callable, Optional
@@ -57,3 +58,44 @@ def wait(awaitable: Awaitable[Any], timeout: float, loop: Optional[asyncio.Abstr
     except concurrent.futures.TimeoutError:
         future.cancel()
         raise
+
+
+class StepCall:
+    """One call of a custom step function, made on a runward blocking thread.
+
+    ``run`` calls ``func(ctx, params)``; an awaitable result runs with ``asyncio.run`` on the
+    calling thread. ``cancel`` (from any thread) cancels that coroutine, or keeps ``func`` from
+    being called at all when it comes first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._task: Optional["asyncio.Future[Any]"] = None
+        self._cancelled = False
+
+    def run(self, func: Callable[[Any, Any], Any], ctx: Any, params: Any) -> Any:
+        if self._cancelled:
+            raise asyncio.CancelledError()
+        result = func(ctx, params)
+        if not inspect.isawaitable(result):
+            return result
+        return asyncio.run(self._drive(result))
+
+    async def _drive(self, awaitable: Awaitable[Any]) -> Any:
+        task = asyncio.ensure_future(awaitable)
+        with self._lock:
+            self._loop, self._task = asyncio.get_running_loop(), task
+            if self._cancelled:
+                task.cancel()
+        return await task
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop already closed: nothing left to cancel
+                pass

@@ -599,3 +599,181 @@ class Scheduler:
     def tick(self, now: str | None = None) -> TickReport:
         """Claims every due time up to ``now`` (RFC 3339 text; default: the current time)."""
     def tick_async(self, now: str | None = None) -> Awaitable[TickReport]: ...
+
+ApprovalStatusName = Literal["pending", "approved", "denied", "timed_out", "consumed"]
+
+class ApprovalVote(TypedDict):
+    who: str
+    at: str
+    comment: str | None
+
+class Approval(TypedDict):
+    """An approval request bound to one step attempt and the plan digest; single use."""
+
+    id: str
+    run_id: str
+    step_index: int
+    attempt: int
+    plan_digest: str
+    quorum: int
+    approvers: list[str]
+    exclude_starter: bool
+    starter: str | None
+    approvals: list[ApprovalVote]
+    denial: ApprovalVote | None
+    status: ApprovalStatusName
+    created_at: str
+    expires_at: str
+    consumed_at: str | None
+
+class _RunOutcomeBase(TypedDict):
+    run: Run
+
+class RunOutcome(_RunOutcomeBase, total=False):
+    """Where a call left a run: ``run``, and ``approval`` when the run waits for one."""
+
+    approval: Approval
+
+class Sweep(TypedDict):
+    """What ``Engine.sweep`` found."""
+
+    orphaned: list[Run]
+    approvals_timed_out: list[Approval]
+
+class StepContext(TypedDict):
+    """What a custom step function receives about its attempt."""
+
+    run_id: str
+    step_id: str
+    attempt: int
+    idempotency_key: str
+    """The same for every execution of the attempt (a rerun after a crash included)."""
+    timeout: float | None
+    """Seconds left before the step's timeout, or ``None`` for none."""
+
+StepResult = None | str | Mapping[str, Any]
+"""What a step function may return: ``None``, a summary, or a dict whose ``summary`` key is the
+summary and whose other keys are the data."""
+StepFunction = (
+    Callable[[StepContext, dict[str, Any]], StepResult]
+    | Callable[[StepContext, dict[str, Any]], Coroutine[Any, Any, StepResult]]
+)
+EventCallback = Callable[[Event], object]
+
+@final
+class Engine:
+    """The durable run engine over a SQLite state database.
+
+    Errors: bad parameters raise ``InvalidInputError``; an unmet flag requirement, a run held
+    by another process, a changed definition or a run in the wrong state ``ConflictError``; a
+    refused approver ``PolicyDeniedError``; an unknown run ``NotFoundError``.
+    """
+
+    @staticmethod
+    def open(
+        state_db: str | os.PathLike[str],
+        *,
+        owner: str | None = None,
+        lease_ttl: float | None = None,
+        config: str | os.PathLike[str] | None = None,
+        health: Health | None = None,
+        steps: Mapping[str, StepFunction] | None = None,
+    ) -> Engine:
+        """Opens (creating if needed) the state database and builds an engine over it."""
+    @staticmethod
+    def open_async(
+        state_db: str | os.PathLike[str],
+        *,
+        owner: str | None = None,
+        lease_ttl: float | None = None,
+        config: str | os.PathLike[str] | None = None,
+        health: Health | None = None,
+        steps: Mapping[str, StepFunction] | None = None,
+    ) -> Awaitable[Engine]: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def step_names(self) -> builtins.list[str]: ...
+    def register_step(self, name: str, func: StepFunction) -> None:
+        """Registers ``func(ctx, params)`` as the custom step ``name``."""
+    def run(
+        self,
+        runbook: Runbook,
+        params: Mapping[str, Any] | None = None,
+        *,
+        started_by: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> RunOutcome:
+        """Creates a run and drives it until it finishes or waits; ``on_event`` sees every event."""
+    def run_async(
+        self,
+        runbook: Runbook,
+        params: Mapping[str, Any] | None = None,
+        *,
+        started_by: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> Awaitable[RunOutcome]: ...
+    def create(self, runbook: Runbook, params: Mapping[str, Any] | None = None, *, started_by: str | None = None) -> Run:
+        """Creates a ``queued`` run without driving it."""
+    def create_async(
+        self, runbook: Runbook, params: Mapping[str, Any] | None = None, *, started_by: str | None = None
+    ) -> Awaitable[Run]: ...
+    def resume(
+        self,
+        run_id: str,
+        runbook: Runbook,
+        *,
+        override_definition: bool = False,
+        by: str | None = None,
+        reason: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> RunOutcome:
+        """Drives a run from where it stopped."""
+    def resume_async(
+        self,
+        run_id: str,
+        runbook: Runbook,
+        *,
+        override_definition: bool = False,
+        by: str | None = None,
+        reason: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> Awaitable[RunOutcome]: ...
+    def retry(
+        self, run_id: str, runbook: Runbook, who: str, reason: str | None = None, *, on_event: EventCallback | None = None
+    ) -> RunOutcome:
+        """Runs the step the run stopped at again."""
+    def retry_async(
+        self, run_id: str, runbook: Runbook, who: str, reason: str | None = None, *, on_event: EventCallback | None = None
+    ) -> Awaitable[RunOutcome]: ...
+    def skip(
+        self, run_id: str, runbook: Runbook, who: str, reason: str, *, on_event: EventCallback | None = None
+    ) -> RunOutcome:
+        """Records the step the run stopped at as skipped, and goes on."""
+    def skip_async(
+        self, run_id: str, runbook: Runbook, who: str, reason: str, *, on_event: EventCallback | None = None
+    ) -> Awaitable[RunOutcome]: ...
+    def cancel(
+        self, run_id: str, runbook: Runbook, who: str, reason: str | None = None, *, on_event: EventCallback | None = None
+    ) -> RunOutcome:
+        """Cancels a run: runs its cancel path here, or asks the process driving it to."""
+    def cancel_async(
+        self, run_id: str, runbook: Runbook, who: str, reason: str | None = None, *, on_event: EventCallback | None = None
+    ) -> Awaitable[RunOutcome]: ...
+    def approve(self, run_id: str, who: str, comment: str | None = None) -> Approval:
+        """Adds ``who``'s approval to the request the run waits for."""
+    def approve_async(self, run_id: str, who: str, comment: str | None = None) -> Awaitable[Approval]: ...
+    def deny(self, run_id: str, who: str, comment: str | None = None) -> Approval:
+        """Denies the request the run waits for."""
+    def deny_async(self, run_id: str, who: str, comment: str | None = None) -> Awaitable[Approval]: ...
+    def pending_approval(self, run_id: str) -> Approval:
+        """The approval request the run waits for."""
+    def pending_approval_async(self, run_id: str) -> Awaitable[Approval]: ...
+    def sweep(self) -> Sweep:
+        """Orphans runs whose process died and times out expired approvals."""
+    def sweep_async(self) -> Awaitable[Sweep]: ...
+    def source_of(self, run_id: str) -> str | None:
+        """The runbook file the run was started from."""
+    def source_of_async(self, run_id: str) -> Awaitable[str | None]: ...
