@@ -211,7 +211,7 @@ def test_an_approval_waits_refuses_the_wrong_people_then_resumes(engine: runward
         engine.approve(run_id, "bob")
 
 
-def test_a_denied_approval_fails_the_step(engine: runward.Engine) -> None:
+def test_a_denied_or_expired_approval_fails_the_step(engine: runward.Engine) -> None:
     book = rb(APPROVAL)
     waiting = engine.run(book, started_by="alice")
     denied = engine.deny(waiting["run"]["id"], "bob", "not now")
@@ -219,6 +219,16 @@ def test_a_denied_approval_fails_the_step(engine: runward.Engine) -> None:
     failed = engine.resume(waiting["run"]["id"], book)
     assert failed["run"]["status"] == "failed"
     assert "denied by bob: not now" in failed["run"]["error"]
+
+    expiring = rb(APPROVAL.replace('message = "restart?"', 'message = "restart?"\nexpires = "200ms"'))
+    waiting = engine.run(expiring, started_by="alice")
+    time.sleep(0.3)
+    swept = engine.sweep()
+    assert [a["run_id"] for a in swept["approvals_timed_out"]] == [waiting["run"]["id"]]
+    with pytest.raises(runward.ConflictError):
+        engine.approve(waiting["run"]["id"], "bob")
+    late = engine.resume(waiting["run"]["id"], expiring)
+    assert late["run"]["status"] == "failed" and "timed out" in late["run"]["error"]
 
 
 def test_cancel_stops_a_waiting_run_and_a_running_one(engine: runward.Engine, db: Path, tmp_path: Path) -> None:
