@@ -47,6 +47,7 @@ macro_rules! store_conformance_tests {
             released_lease_frees_the_run,
             sweeper_orphans_expired_runs,
             intent_then_result,
+            logged_writes_are_atomic,
             outcome_unknown_after_crash,
             compensation_moves,
             event_chain_links_and_verifies,
@@ -590,6 +591,97 @@ pub async fn intent_then_result(store: S, clock: C) {
     let attempts = store.list_attempts(&run.id).await.unwrap();
     let order: Vec<_> = attempts.iter().map(|a| (a.step_index, a.attempt)).collect();
     assert_eq!(order, vec![(2, 1), (2, 2), (3, 1)]);
+}
+
+/// `record_intent_logged` / `record_result_logged` write the attempt and its event together,
+/// and a stale epoch writes neither.
+pub async fn logged_writes_are_atomic(store: S, _clock: C) {
+    let (run, lease) = leased_run(&store, "w1").await;
+    let (attempt, event) = store
+        .record_intent_logged(
+            &run.id,
+            lease.epoch,
+            0,
+            "drain",
+            1,
+            "step_started",
+            json!({"step": "drain"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(attempt.status, AttemptStatus::Intent);
+    assert_eq!(event.kind, "step_started");
+    assert_eq!(
+        event.data["idempotency_key"],
+        json!(attempt.idempotency_key)
+    );
+    store
+        .record_intent_logged(
+            &run.id,
+            lease.epoch,
+            3,
+            "verify",
+            1,
+            "step_started",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_run(&run.id).await.unwrap().current_step, 3);
+    let (done, event) = store
+        .record_result_logged(
+            &run.id,
+            lease.epoch,
+            0,
+            1,
+            StepResult::succeeded(json!({"ok": true})),
+            "step_succeeded",
+            json!({"step": "drain"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, AttemptStatus::Succeeded);
+    assert_eq!(event.seq, 3);
+
+    store.release_lease(&run.id, lease.epoch).await.unwrap();
+    let newer = store.acquire_lease(&run.id, "w2", TTL).await.unwrap();
+    let stale = store
+        .record_intent_logged(
+            &run.id,
+            lease.epoch,
+            1,
+            "restart",
+            1,
+            "step_started",
+            json!({}),
+        )
+        .await;
+    assert_eq!(kind(stale), ErrorKind::LeaseLost);
+    store
+        .record_intent(&run.id, newer.epoch, 1, "restart", 1)
+        .await
+        .unwrap();
+    let stale = store
+        .record_result_logged(
+            &run.id,
+            lease.epoch,
+            1,
+            1,
+            StepResult::failed("x"),
+            "step_failed",
+            json!({}),
+        )
+        .await;
+    assert_eq!(kind(stale), ErrorKind::LeaseLost);
+    let details = store.run_details(&run.id).await.unwrap();
+    assert_eq!(
+        details.events.len(),
+        3,
+        "the refused writes appended nothing"
+    );
+    assert_eq!(details.attempts[1].status, AttemptStatus::Intent);
+    assert_eq!(details.run.current_step, 3, "nor moved the run");
+    assert!(store.verify_events(&run.id).await.unwrap().is_intact());
 }
 
 /// After a crash, intents without results become `outcome_unknown` under the new lease,

@@ -136,6 +136,58 @@ pub trait Store: Send + Sync + 'static {
         result: StepResult,
     ) -> Result<StepAttempt>;
 
+    /// [`Store::record_intent`], [`Store::append_event`] and moving the run's `current_step`
+    /// to `step_index`, fenced by the same `epoch`, in ONE transaction: all happen or none.
+    /// When `data` is a JSON object, the attempt's `idempotency_key` is added to it. The
+    /// default implementation makes the calls in turn; backends override it to save commits.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_intent_logged(
+        &self,
+        run: &RunId,
+        epoch: u64,
+        step_index: u32,
+        step_id: &str,
+        attempt: u32,
+        kind: &str,
+        data: Value,
+    ) -> Result<(StepAttempt, Event)> {
+        let stored = self
+            .record_intent(run, epoch, step_index, step_id, attempt)
+            .await?;
+        self.update_run(run, epoch, RunUpdate::default().current_step(step_index))
+            .await?;
+        let mut data = data;
+        if let Value::Object(map) = &mut data {
+            map.insert(
+                "idempotency_key".into(),
+                Value::String(stored.idempotency_key.clone()),
+            );
+        }
+        let event = self.append_event(run, Some(epoch), kind, data).await?;
+        Ok((stored, event))
+    }
+
+    /// [`Store::record_result`] and [`Store::append_event`] (fenced by the same `epoch`) in
+    /// ONE transaction: both happen or neither. The default implementation makes the two
+    /// calls in turn; backends override it.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_result_logged(
+        &self,
+        run: &RunId,
+        epoch: u64,
+        step_index: u32,
+        attempt: u32,
+        result: StepResult,
+        kind: &str,
+        data: Value,
+    ) -> Result<(StepAttempt, Event)> {
+        let stored = self
+            .record_result(run, epoch, step_index, attempt, result)
+            .await?;
+        let event = self.append_event(run, Some(epoch), kind, data).await?;
+        Ok((stored, event))
+    }
+
     /// Turns every `intent` attempt of the run into `outcome_unknown` and returns them; the
     /// process resuming a run calls it first, fenced by its new `epoch`.
     async fn mark_outcome_unknown(&self, run: &RunId, epoch: u64) -> Result<Vec<StepAttempt>>;

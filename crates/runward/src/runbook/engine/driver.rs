@@ -114,6 +114,7 @@ pub(super) async fn drive(
         redactor: Redactor::default(),
         secrets: BTreeMap::new(),
         plan_digest: String::new(),
+        floors: BTreeMap::new(),
     };
     let result = driver.go(resume, decision).await;
     keeper.stop().await;
@@ -157,6 +158,9 @@ struct Driver {
     redactor: Redactor,
     secrets: BTreeMap<String, SecretString>,
     plan_digest: String,
+    /// After a `goto`, attempts up to these numbers (by step index) belong to an earlier pass
+    /// and do not count as done.
+    floors: BTreeMap<usize, u32>,
 }
 
 /// How one step ended.
@@ -183,6 +187,17 @@ impl Driver {
         let id = self.run.id.clone();
         self.prepare_values()?;
         for attempt in store.mark_outcome_unknown(&id, self.epoch).await? {
+            // An approval's attempt stays open while the run waits; that is not a crash.
+            let waiting_approval = matches!(
+                self.runbook
+                    .steps
+                    .get(attempt.step_index as usize)
+                    .map(|s| &s.kind),
+                Some(StepKind::Approval(_))
+            );
+            if waiting_approval {
+                continue;
+            }
             self.event(
                 "step_outcome_unknown",
                 json!({"step": attempt.step_id, "attempt": attempt.attempt, "idempotency_key": attempt.idempotency_key}),
@@ -190,13 +205,17 @@ impl Driver {
             .await?;
         }
         self.attempts = store.list_attempts(&id).await?;
-        if store
-            .list_events(&id, 0)
-            .await?
-            .iter()
-            .any(|e| e.kind == CANCEL_REQUESTED)
-        {
+        let events = store.list_events(&id, 0).await?;
+        if events.iter().any(|e| e.kind == CANCEL_REQUESTED) {
             self.signals.cancel_requested.cancel();
+        }
+        if let Some(jump) = events.iter().rfind(|e| e.kind == "step_goto") {
+            self.floors =
+                serde_json::from_value::<BTreeMap<String, u32>>(jump.data["stale"].clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.parse().ok()?, v)))
+                    .collect();
         }
         let previous = self.run.status;
         if previous == RunStatus::Queued {
@@ -307,26 +326,17 @@ impl Driver {
     async fn forward(&mut self, mut decision: Option<Decision>) -> Result<Run> {
         let steps = self.runbook.steps.clone();
         let mut index = self.run.current_step as usize;
-        let mut fresh = false;
         let mut jumps = 0u32;
         while index < steps.len() {
             if self.signals.cancel_requested.is_cancelled() {
                 return self.cancel_path().await;
             }
             let step = &steps[index];
-            let end = self
-                .step(
-                    index,
-                    step,
-                    decision.take(),
-                    std::mem::take(&mut fresh),
-                    true,
-                )
-                .await?;
+            let end = self.step(index, step, decision.take(), true).await?;
             match end {
                 StepEnd::Done => index += 1,
                 StepEnd::Cancelled => return self.cancel_path().await,
-                StepEnd::Wait(status, why) => return self.pause(status, why).await,
+                StepEnd::Wait(status, why) => return self.pause(index, status, why).await,
                 StepEnd::Failed(error) => {
                     let policy = match &step.policy.on_failure {
                         OnFailure::Abort => &self.runbook.on_failure,
@@ -355,13 +365,25 @@ impl Driver {
                                 steps.iter().position(|s| &s.id == target).ok_or_else(|| {
                                     Error::invalid(format!("no step `{target}` to jump to"))
                                 })?;
+                            for j in to..steps.len() {
+                                if let Some(last) = self.latest(j) {
+                                    let floor = last.attempt;
+                                    self.floors.insert(j, floor);
+                                }
+                            }
+                            let stale: BTreeMap<String, u32> = self
+                                .floors
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), *v))
+                                .collect();
                             self.event(
                                 "step_goto",
-                                json!({"from": step.id, "to": target, "error": error}),
+                                json!({"from": step.id, "to": target, "error": error, "stale": stale}),
                             )
                             .await?;
+                            self.update(RunUpdate::default().current_step(to as u32))
+                                .await?;
                             index = to;
-                            fresh = true;
                         }
                         OnFailure::Compensate => {
                             self.update(
@@ -380,10 +402,6 @@ impl Driver {
                         }
                     }
                 }
-            }
-            if index as u32 != self.run.current_step {
-                self.update(RunUpdate::default().current_step(index as u32))
-                    .await?;
             }
         }
         self.event("run_succeeded", json!({"steps": steps.len()}))
@@ -415,13 +433,13 @@ impl Driver {
         index: usize,
         step: &StepDef,
         decision: Option<Decision>,
-        fresh: bool,
         cancellable: bool,
     ) -> Result<StepEnd> {
         let mut attempt = 1;
         if let Some(last) = self.latest(index).cloned() {
             attempt = last.attempt + 1;
-            if !fresh {
+            let stale = self.floors.get(&index).is_some_and(|f| last.attempt <= *f);
+            if !stale {
                 match last.status {
                     AttemptStatus::Succeeded
                     | AttemptStatus::Skipped
@@ -482,17 +500,21 @@ impl Driver {
         }
         let last_allowed = attempt + step.policy.retries;
         loop {
-            let stored = self
+            let (stored, event) = self
                 .store()
-                .record_intent(&self.run.id, self.epoch, index as u32, &step.id, attempt)
+                .record_intent_logged(
+                    &self.run.id,
+                    self.epoch,
+                    index as u32,
+                    &step.id,
+                    attempt,
+                    "step_started",
+                    json!({"step": step.id, "index": index, "kind": step.kind.name(), "attempt": attempt}),
+                )
                 .await?;
             let key = stored.idempotency_key.clone();
             self.remember(stored);
-            self.event(
-                "step_started",
-                json!({"step": step.id, "index": index, "kind": step.kind.name(), "attempt": attempt, "idempotency_key": key}),
-            )
-            .await?;
+            self.broadcast(event);
             let effect = self
                 .execute(step, index, attempt, &key, cancellable)
                 .await?;
@@ -622,11 +644,6 @@ impl Driver {
             output: Some(output_json),
             error: error.map(str::to_owned),
         };
-        let stored = self
-            .store()
-            .record_result(&self.run.id, self.epoch, index as u32, attempt, result)
-            .await?;
-        self.remember(stored);
         let kind = if status == AttemptStatus::Succeeded {
             "step_succeeded"
         } else {
@@ -646,7 +663,20 @@ impl Driver {
         if let Some(error) = error {
             data["error"] = json!(error);
         }
-        self.event(kind, data).await?;
+        let (stored, event) = self
+            .store()
+            .record_result_logged(
+                &self.run.id,
+                self.epoch,
+                index as u32,
+                attempt,
+                result,
+                kind,
+                redact_value(&self.redactor, data),
+            )
+            .await?;
+        self.remember(stored);
+        self.broadcast(event);
         Ok(())
     }
 
@@ -814,11 +844,20 @@ impl Driver {
                     },
                     None => run.await,
                 };
-                done(result.map(|mut o| {
-                    o.summary = self.redactor.redact(&o.summary);
-                    o.data = redact_value(&self.redactor, o.data);
-                    o
-                }))
+                // Custom code may put anything in its output: redact it all, failed or not.
+                done(match result {
+                    Ok(output) => Ok(redact_output(&self.redactor, output)),
+                    Err(StepError::Failed {
+                        message,
+                        timed_out,
+                        output,
+                    }) => Err(StepError::Failed {
+                        message: self.redactor.redact(&message),
+                        timed_out,
+                        output: Box::new(redact_output(&self.redactor, *output)),
+                    }),
+                    Err(other) => Err(other),
+                })
             }
         })
     }
@@ -1237,7 +1276,7 @@ impl Driver {
         let on_cancel = self.runbook.on_cancel.clone();
         let mut errors = Vec::new();
         for (j, step) in on_cancel.iter().enumerate() {
-            match self.step(base + j, step, None, false, false).await? {
+            match self.step(base + j, step, None, false).await? {
                 StepEnd::Done => {}
                 StepEnd::Failed(e) => errors.push(format!("`{}`: {e}", step.id)),
                 StepEnd::Wait(_, why) => errors.push(format!("`{}` cannot wait: {why}", step.id)),
@@ -1250,10 +1289,15 @@ impl Driver {
         self.finish(RunStatus::Cancelled, error).await
     }
 
-    async fn pause(&mut self, status: RunStatus, why: String) -> Result<Run> {
+    async fn pause(&mut self, index: usize, status: RunStatus, why: String) -> Result<Run> {
         self.event("run_waiting", json!({"status": status, "reason": why}))
             .await?;
-        self.update(RunUpdate::status(status).error(why)).await
+        self.update(
+            RunUpdate::status(status)
+                .current_step(index as u32)
+                .error(why),
+        )
+        .await
     }
 
     async fn fail(&mut self, error: String) -> Result<Run> {
@@ -1284,6 +1328,10 @@ impl Driver {
             .await?;
         self.run = run.clone();
         Ok(run)
+    }
+
+    fn broadcast(&self, event: crate::store::Event) {
+        let _ = self.engine.inner.events.send(event);
     }
 
     /// Appends a fenced, redacted event and broadcasts it.
@@ -1362,6 +1410,23 @@ fn render_json(ctx: &StepContext, value: Value) -> std::result::Result<Value, St
         ),
         other => other,
     })
+}
+
+fn redact_output(redactor: &Redactor, output: StepOutput) -> StepOutput {
+    if redactor.is_empty() {
+        return output;
+    }
+    let captured = |c: exec::Captured| {
+        let text = redactor.redact(&c.text());
+        exec::Captured::new(text.into_bytes(), c.truncated)
+    };
+    StepOutput {
+        summary: redactor.redact(&output.summary),
+        data: redact_value(redactor, output.data),
+        exit_code: output.exit_code,
+        stdout: captured(output.stdout),
+        stderr: captured(output.stderr),
+    }
 }
 
 fn redact_value(redactor: &Redactor, value: Value) -> Value {

@@ -150,6 +150,10 @@ async fn on_failure_continue_goto_and_abort() {
         kind = "command"
         shell = "echo fix >> {m}"
         [[steps]]
+        id = "mid"
+        kind = "command"
+        shell = "echo mid >> {m}.mid"
+        [[steps]]
         id = "check"
         kind = "command"
         shell = "test $(wc -l < {m}) -ge 2"
@@ -172,6 +176,12 @@ async fn on_failure_continue_goto_and_abort() {
             .contains("step `stop` failed")
     );
     assert_eq!(lines(&marker).len(), 2, "goto ran `fix` a second time");
+    let mid = marker.with_extension("mid");
+    assert_eq!(
+        lines(&mid).len(),
+        2,
+        "and every step after it, though `mid` had succeeded"
+    );
     let kinds = kinds(&engine, &outcome.run.id).await;
     assert!(kinds.contains(&"step_failure_ignored".to_owned()));
     assert!(kinds.contains(&"step_goto".to_owned()));
@@ -835,4 +845,41 @@ async fn the_source_file_is_recorded_for_resume() {
     let rb = Runbook::load(&path).unwrap();
     let outcome = engine.start(&rb, &no_params(), None).await.unwrap();
     assert_eq!(engine.source_of(&outcome.run.id).await.unwrap(), Some(path));
+}
+
+#[tokio::test]
+async fn a_failing_custom_step_has_its_output_redacted_too() {
+    // SAFETY: the variable name is unique to this test.
+    unsafe { std::env::set_var("RUNWARD_TEST_CUSTOM_TOKEN", "cust-2718281828-secret") };
+    let leak = step_fn(|_ctx, _params| async {
+        Err(StepError::failed(
+            "upstream said cust-2718281828-secret",
+            StepOutput {
+                summary: "token cust-2718281828-secret".into(),
+                data: serde_json::json!({"echo": "cust-2718281828-secret"}),
+                ..StepOutput::default()
+            },
+        ))
+    });
+    let engine = Engine::builder(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
+        .step("leak", leak)
+        .build();
+    let rb = runbook(
+        r#"
+        [runbook]
+        name = "leaky"
+        [params.token]
+        type = "secret"
+        env = "RUNWARD_TEST_CUSTOM_TOKEN"
+        [[steps]]
+        id = "leak"
+        kind = "custom"
+        name = "leak"
+        "#,
+    );
+    let outcome = engine.start(&rb, &no_params(), None).await.unwrap();
+    assert_eq!(outcome.run.status, RunStatus::Failed);
+    let details = engine.store().run_details(&outcome.run.id).await.unwrap();
+    let text = serde_json::to_string(&details).unwrap();
+    assert!(!text.contains("cust-2718281828-secret"), "{text}");
 }

@@ -208,6 +208,183 @@ fn run_not_found(id: &RunId) -> Error {
 }
 
 /// Checks in `tx` that `epoch` holds the run's lease at `now`; returns the run's status.
+/// Writes (or re-arms) an attempt's intent; see [`Store::record_intent`].
+fn intent_tx(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    run: &RunId,
+    epoch: u64,
+    step_index: u32,
+    step_id: &str,
+    attempt: u32,
+) -> TxResult<StepAttempt> {
+    let (run, step_id) = (run.clone(), step_id.to_owned());
+    let status = check_fence(tx, &run, epoch, now)?;
+    refuse_closed(&run, status)?;
+    if let Some(existing) = load_attempt(tx, &run, step_index, attempt)? {
+        if existing.step_id != step_id {
+            return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "run {run}: step {step_index} attempt {attempt} was recorded for step `{}`, not `{step_id}`; the runbook changed under the run",
+                            existing.step_id
+                        ),
+                    )
+                    .into());
+        }
+        return match existing.status {
+                    AttemptStatus::Intent | AttemptStatus::OutcomeUnknown => {
+                        tx.execute(
+                            "UPDATE step_attempts SET status = 'intent' WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
+                            params![run.as_str(), step_index, attempt],
+                        )?;
+                        Ok(StepAttempt {
+                            status: AttemptStatus::Intent,
+                            ..existing
+                        })
+                    }
+                    other => Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "run {run}: step {step_index} attempt {attempt} already finished ({other}); record attempt {} to retry",
+                            attempt + 1
+                        ),
+                    )
+                    .into()),
+                };
+    }
+    let key = format!("{run}.{step_index}.{attempt}");
+    tx.execute(
+                "INSERT INTO step_attempts (run_id, step_index, attempt, step_id, idempotency_key, status, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
+                params![run.as_str(), step_index, attempt, step_id, key, now.as_millis()],
+            )?;
+    Ok(load_attempt(tx, &run, step_index, attempt)?.expect("just inserted"))
+}
+
+/// Validates a result and serialises its output.
+fn checked_result(result: &StepResult) -> Result<Option<String>> {
+    if !matches!(
+        result.status,
+        AttemptStatus::Succeeded | AttemptStatus::Failed | AttemptStatus::Skipped
+    ) {
+        return Err(Error::invalid(format!(
+            "a step result is succeeded, failed or skipped, not {}",
+            result.status
+        )));
+    }
+    result
+        .output
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::invalid(format!("the step output is not JSON: {e}")))
+}
+
+/// Writes an attempt's result; see [`Store::record_result`].
+#[allow(clippy::too_many_arguments)]
+fn result_tx(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    run: &RunId,
+    epoch: u64,
+    step_index: u32,
+    attempt: u32,
+    result: &StepResult,
+    output: &Option<String>,
+) -> TxResult<StepAttempt> {
+    let (run, result, output) = (run.clone(), result.clone(), output.clone());
+    check_fence(tx, &run, epoch, now)?;
+    let Some(existing) = load_attempt(tx, &run, step_index, attempt)? else {
+        return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("run {run}: step {step_index} attempt {attempt} has no intent; record the intent before the effect"),
+                )
+                .into());
+    };
+    if !matches!(
+        existing.status,
+        AttemptStatus::Intent | AttemptStatus::OutcomeUnknown
+    ) {
+        return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "run {run}: step {step_index} attempt {attempt} already has a result ({}); record a new attempt to retry",
+                        existing.status
+                    ),
+                )
+                .into());
+    }
+    tx.execute(
+        "UPDATE step_attempts SET status = ?4, finished_at = ?5, output = ?6, error = ?7
+                 WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
+        params![
+            run.as_str(),
+            step_index,
+            attempt,
+            result.status.as_str(),
+            now.as_millis(),
+            output,
+            result.error
+        ],
+    )?;
+    Ok(load_attempt(tx, &run, step_index, attempt)?.expect("exists"))
+}
+
+/// Appends one event to the run's chain; see [`Store::append_event`].
+fn append_tx(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    run: &RunId,
+    epoch: Option<u64>,
+    kind: &str,
+    data: &Value,
+    data_text: &str,
+) -> TxResult<Event> {
+    let (run, kind, data_text) = (run.clone(), kind.to_owned(), data_text.to_owned());
+    if let Some(epoch) = epoch {
+        check_fence(tx, &run, epoch, now)?;
+    }
+    let head: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT event_seq, event_head FROM runs WHERE id = ?1",
+            [run.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((seq, prev_hash)) = head else {
+        return Err(run_not_found(&run).into());
+    };
+    let seq = seq as u64 + 1;
+    let hash = chain::event_hash(&run, seq, now, &kind, data, &prev_hash);
+    tx.execute(
+        "INSERT INTO events (run_id, seq, at, kind, data, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            run.as_str(),
+            seq as i64,
+            now.as_millis(),
+            kind,
+            data_text,
+            prev_hash,
+            hash
+        ],
+    )?;
+    tx.execute(
+        "UPDATE runs SET event_seq = ?2, event_head = ?3 WHERE id = ?1",
+        params![run.as_str(), seq as i64, hash],
+    )?;
+    Ok(Event {
+        run_id: run.clone(),
+        seq,
+        at: now,
+        kind: kind.clone(),
+        data: data.clone(),
+        prev_hash,
+        hash,
+    })
+}
+
 fn check_fence(
     tx: &Transaction<'_>,
     id: &RunId,
@@ -693,50 +870,8 @@ impl Store for SqliteStore {
             return Err(Error::invalid("attempt numbers start at 1"));
         }
         let (run, step_id) = (run.clone(), step_id.to_owned());
-        self.write(move |tx, now| {
-            let status = check_fence(tx, &run, epoch, now)?;
-            refuse_closed(&run, status)?;
-            if let Some(existing) = load_attempt(tx, &run, step_index, attempt)? {
-                if existing.step_id != step_id {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!(
-                            "run {run}: step {step_index} attempt {attempt} was recorded for step `{}`, not `{step_id}`; the runbook changed under the run",
-                            existing.step_id
-                        ),
-                    )
-                    .into());
-                }
-                return match existing.status {
-                    AttemptStatus::Intent | AttemptStatus::OutcomeUnknown => {
-                        tx.execute(
-                            "UPDATE step_attempts SET status = 'intent' WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
-                            params![run.as_str(), step_index, attempt],
-                        )?;
-                        Ok(StepAttempt {
-                            status: AttemptStatus::Intent,
-                            ..existing
-                        })
-                    }
-                    other => Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!(
-                            "run {run}: step {step_index} attempt {attempt} already finished ({other}); record attempt {} to retry",
-                            attempt + 1
-                        ),
-                    )
-                    .into()),
-                };
-            }
-            let key = format!("{run}.{step_index}.{attempt}");
-            tx.execute(
-                "INSERT INTO step_attempts (run_id, step_index, attempt, step_id, idempotency_key, status, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
-                params![run.as_str(), step_index, attempt, step_id, key, now.as_millis()],
-            )?;
-            Ok(load_attempt(tx, &run, step_index, attempt)?.expect("just inserted"))
-        })
-        .await
+        self.write(move |tx, now| intent_tx(tx, now, &run, epoch, step_index, &step_id, attempt))
+            .await
     }
 
     async fn record_result(
@@ -747,55 +882,10 @@ impl Store for SqliteStore {
         attempt: u32,
         result: StepResult,
     ) -> Result<StepAttempt> {
-        if !matches!(
-            result.status,
-            AttemptStatus::Succeeded | AttemptStatus::Failed | AttemptStatus::Skipped
-        ) {
-            return Err(Error::invalid(format!(
-                "a step result is succeeded, failed or skipped, not {}",
-                result.status
-            )));
-        }
-        let output = result
-            .output
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::invalid(format!("the step output is not JSON: {e}")))?;
+        let output = checked_result(&result)?;
         let run = run.clone();
         self.write(move |tx, now| {
-            check_fence(tx, &run, epoch, now)?;
-            let Some(existing) = load_attempt(tx, &run, step_index, attempt)? else {
-                return Err(Error::new(
-                    ErrorKind::NotFound,
-                    format!("run {run}: step {step_index} attempt {attempt} has no intent; record the intent before the effect"),
-                )
-                .into());
-            };
-            if !matches!(existing.status, AttemptStatus::Intent | AttemptStatus::OutcomeUnknown) {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "run {run}: step {step_index} attempt {attempt} already has a result ({}); record a new attempt to retry",
-                        existing.status
-                    ),
-                )
-                .into());
-            }
-            tx.execute(
-                "UPDATE step_attempts SET status = ?4, finished_at = ?5, output = ?6, error = ?7
-                 WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
-                params![
-                    run.as_str(),
-                    step_index,
-                    attempt,
-                    result.status.as_str(),
-                    now.as_millis(),
-                    output,
-                    result.error
-                ],
-            )?;
-            Ok(load_attempt(tx, &run, step_index, attempt)?.expect("exists"))
+            result_tx(tx, now, &run, epoch, step_index, attempt, &result, &output)
         })
         .await
     }
@@ -891,48 +981,64 @@ impl Store for SqliteStore {
         non_empty(kind, "event kind")?;
         let (run, kind) = (run.clone(), kind.to_owned());
         let data_text = chain::canonical_json(&data);
+        self.write(move |tx, now| append_tx(tx, now, &run, epoch, &kind, &data, &data_text))
+            .await
+    }
+
+    async fn record_intent_logged(
+        &self,
+        run: &RunId,
+        epoch: u64,
+        step_index: u32,
+        step_id: &str,
+        attempt: u32,
+        kind: &str,
+        data: Value,
+    ) -> Result<(StepAttempt, Event)> {
+        non_empty(step_id, "step id")?;
+        non_empty(kind, "event kind")?;
+        if attempt == 0 {
+            return Err(Error::invalid("attempt numbers start at 1"));
+        }
+        let (run, step_id, kind) = (run.clone(), step_id.to_owned(), kind.to_owned());
         self.write(move |tx, now| {
-            if let Some(epoch) = epoch {
-                check_fence(tx, &run, epoch, now)?;
+            let stored = intent_tx(tx, now, &run, epoch, step_index, &step_id, attempt)?;
+            tx.execute(
+                "UPDATE runs SET current_step = ?2, updated_at = ?3 WHERE id = ?1",
+                params![run.as_str(), step_index, now.as_millis()],
+            )?;
+            let mut data = data.clone();
+            if let Value::Object(map) = &mut data {
+                map.insert(
+                    "idempotency_key".into(),
+                    Value::String(stored.idempotency_key.clone()),
+                );
             }
-            let head: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT event_seq, event_head FROM runs WHERE id = ?1",
-                    [run.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((seq, prev_hash)) = head else {
-                return Err(run_not_found(&run).into());
-            };
-            let seq = seq as u64 + 1;
-            let hash = chain::event_hash(&run, seq, now, &kind, &data, &prev_hash);
-            tx.execute(
-                "INSERT INTO events (run_id, seq, at, kind, data, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    run.as_str(),
-                    seq as i64,
-                    now.as_millis(),
-                    kind,
-                    data_text,
-                    prev_hash,
-                    hash
-                ],
-            )?;
-            tx.execute(
-                "UPDATE runs SET event_seq = ?2, event_head = ?3 WHERE id = ?1",
-                params![run.as_str(), seq as i64, hash],
-            )?;
-            Ok(Event {
-                run_id: run.clone(),
-                seq,
-                at: now,
-                kind: kind.clone(),
-                data: data.clone(),
-                prev_hash,
-                hash,
-            })
+            let text = chain::canonical_json(&data);
+            let event = append_tx(tx, now, &run, Some(epoch), &kind, &data, &text)?;
+            Ok((stored, event))
+        })
+        .await
+    }
+
+    async fn record_result_logged(
+        &self,
+        run: &RunId,
+        epoch: u64,
+        step_index: u32,
+        attempt: u32,
+        result: StepResult,
+        kind: &str,
+        data: Value,
+    ) -> Result<(StepAttempt, Event)> {
+        non_empty(kind, "event kind")?;
+        let output = checked_result(&result)?;
+        let (run, kind) = (run.clone(), kind.to_owned());
+        let data_text = chain::canonical_json(&data);
+        self.write(move |tx, now| {
+            let stored = result_tx(tx, now, &run, epoch, step_index, attempt, &result, &output)?;
+            let event = append_tx(tx, now, &run, Some(epoch), &kind, &data, &data_text)?;
+            Ok((stored, event))
         })
         .await
     }
