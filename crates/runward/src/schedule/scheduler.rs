@@ -284,11 +284,12 @@ impl Scheduler {
     /// Every stored schedule with its next due time after `now` and its last ledger row.
     pub async fn status(&self, now: Timestamp) -> Result<Vec<ScheduleStatus>> {
         let mut out = Vec::new();
+        let mut last_fires = self.store.last_fires().await?;
         for record in self.store.list_schedules().await? {
             let next_due = spec_of(&record)
                 .ok()
                 .and_then(|spec| next_after(&spec, now));
-            let last_fire = self.store.last_fire(&record.def.name).await?;
+            let last_fire = last_fires.remove(&record.def.name);
             out.push(ScheduleStatus {
                 record,
                 next_due,
@@ -309,6 +310,17 @@ impl Scheduler {
         cursors.retain(|name, _| names.contains(name.as_str()));
         let mut report = TickReport::new(now);
         report.schedules = records.len();
+        // A new process has no cursors: read every schedule's last ledger row in one query
+        // rather than one query per schedule.
+        let missing = records
+            .iter()
+            .filter(|r| !cursors.contains_key(&r.def.name))
+            .count();
+        let last_fires = if missing > 16 {
+            Some(self.store.last_fires().await?)
+        } else {
+            None
+        };
         for record in &records {
             let name = &record.def.name;
             if let Some(cursor) = cursors.get(name) {
@@ -319,7 +331,10 @@ impl Scheduler {
                     continue;
                 }
             }
-            if let Err(e) = self.tick_one(record, now, &mut cursors, &mut report).await {
+            if let Err(e) = self
+                .tick_one(record, now, &mut cursors, last_fires.as_ref(), &mut report)
+                .await
+            {
                 report.errors.push(TickError {
                     schedule: name.clone(),
                     message: e.to_string(),
@@ -334,11 +349,12 @@ impl Scheduler {
         record: &ScheduleRecord,
         now: Timestamp,
         cursors: &mut HashMap<String, Cursor>,
+        last_fires: Option<&HashMap<String, Fire>>,
         report: &mut TickReport,
     ) -> Result<()> {
         let def = &record.def;
         let name = def.name.as_str();
-        let cursor = self.cursor(record, cursors).await?;
+        let cursor = self.cursor(record, cursors, last_fires).await?;
         let due = due_between(&cursor.spec, cursor.after, now, MAX_DUE_PER_TICK);
         if due.is_empty() {
             cursor.advance(cursor.after);
@@ -507,11 +523,13 @@ impl Scheduler {
         })
     }
 
-    /// This process's cursor for `record`, loaded from the ledger when new or stale.
+    /// This process's cursor for `record`, loaded from the ledger (or from `last_fires`, read
+    /// for the whole tick) when new or stale.
     async fn cursor<'a>(
         &self,
         record: &ScheduleRecord,
         cursors: &'a mut HashMap<String, Cursor>,
+        last_fires: Option<&HashMap<String, Fire>>,
     ) -> Result<&'a mut Cursor> {
         let name = &record.def.name;
         let spec_key = (record.def.spec.clone(), record.def.time_zone.clone());
@@ -531,7 +549,11 @@ impl Scheduler {
         }
         let spec = spec_of(record)?;
         // Due times strictly after the schedule's creation are its own.
-        let after = match self.store.last_fire(name).await? {
+        let last = match last_fires {
+            Some(all) => all.get(name).cloned(),
+            None => self.store.last_fire(name).await?,
+        };
+        let after = match last {
             Some(fire) if fire.due_at > record.created_at => fire.due_at,
             _ => record.created_at,
         };

@@ -57,6 +57,7 @@ macro_rules! store_conformance_tests {
             schedules_round_trip,
             fire_ledger_is_exactly_once_under_concurrency,
             skipped_and_missed_fires_are_recorded,
+            last_fires_reads_every_schedule_at_once,
             approvals_need_a_quorum_and_are_single_use,
             approvals_refuse_the_wrong_people,
             approvals_time_out,
@@ -1235,6 +1236,33 @@ pub async fn fire_ledger_is_exactly_once_under_concurrency(store: S, _clock: C) 
         store.list_runs(&RunFilter::default()).await.unwrap().len(),
         DUE as usize
     );
+}
+
+/// `last_fires` gives, for every schedule with ledger rows, the row `last_fire` gives.
+pub async fn last_fires_reads_every_schedule_at_once(store: S, _clock: C) {
+    let t = |m: u64| START + Duration::from_secs(60 * m);
+    for (name, minutes) in [("a", vec![1, 5, 3]), ("b", vec![2]), ("c", vec![])] {
+        store
+            .put_schedule(ScheduleDef::new(name, "@every:60", "rb"))
+            .await
+            .unwrap();
+        for m in minutes {
+            store
+                .record_fire(name, t(m), FireStatus::Missed, "no process ticked")
+                .await
+                .unwrap();
+        }
+    }
+    let all = store.last_fires().await.unwrap();
+    assert_eq!(all.len(), 2, "schedule c has no ledger rows");
+    assert_eq!(all["a"].due_at, t(5));
+    assert_eq!(all["b"].due_at, t(2));
+    for name in ["a", "b"] {
+        assert_eq!(
+            Some(all[name].clone()),
+            store.last_fire(name).await.unwrap()
+        );
+    }
 }
 
 /// Skipped and missed due times are recorded with their reason and never dispatched.

@@ -328,6 +328,19 @@ pub trait Store: Send + Sync + 'static {
     /// The ledger row of `schedule` with the latest due time.
     async fn last_fire(&self, schedule: &str) -> Result<Option<Fire>>;
 
+    /// The ledger row with the latest due time of every schedule that has one, by schedule
+    /// name, read as one snapshot (a scheduler's first tick reads them all at once). The
+    /// default implementation calls [`Store::last_fire`] per stored schedule.
+    async fn last_fires(&self) -> Result<std::collections::HashMap<String, Fire>> {
+        let mut out = std::collections::HashMap::new();
+        for record in self.list_schedules().await? {
+            if let Some(fire) = self.last_fire(&record.def.name).await? {
+                out.insert(record.def.name, fire);
+            }
+        }
+        Ok(out)
+    }
+
     // ----- approvals -----
 
     /// Opens a `pending` approval bound to a step attempt and a plan digest; records the run's

@@ -1449,6 +1449,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn last_fires(&self) -> Result<std::collections::HashMap<String, Fire>> {
+        self.read(move |tx, _| {
+            // The primary key (schedule, due_at) serves both the grouping and the maximum.
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {FIRE_COLS} FROM schedule_fires f
+                 WHERE due_at = (SELECT MAX(due_at) FROM schedule_fires WHERE schedule = f.schedule)"
+            ))?;
+            let rows = stmt.query_map([], fire_from_row)?;
+            let mut out = std::collections::HashMap::new();
+            for fire in rows {
+                let fire = fire?;
+                out.insert(fire.schedule.clone(), fire);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn create_approval(&self, new: NewApproval) -> Result<Approval> {
         if new.quorum == 0 {
             return Err(Error::invalid("an approval quorum is at least 1"));
