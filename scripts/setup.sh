@@ -26,3 +26,19 @@ case "$status" in
   3) log "checks pass with warnings (optional dependencies are degraded)" ;;
   *) log "some checks fail (exit $status): see the table above"; exit "$status" ;;
 esac
+
+log "a durable runbook: the controlled restart of the demo service (examples/runbooks)"
+DEMO_DIR="$(mktemp -d)"
+python3 "$ROOT/examples/demo_service/demo_service.py" --port 0 --data "$DEMO_DIR/data" \
+  --port-file "$DEMO_DIR/port" --startup-delay 0 >"$DEMO_DIR/service.log" 2>&1 &
+SERVICE_PID=$!
+trap 'kill "$SERVICE_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [ -s "$DEMO_DIR/port" ] && break; sleep 0.1; done
+PORT="$(cat "$DEMO_DIR/port")"
+(
+  cd "$DEMO_DIR"
+  "$RUNWARD" runbook run "$ROOT/examples/runbooks/controlled-restart-demo.toml" \
+    --param "service_url=http://127.0.0.1:$PORT" --as "${USER:-setup}"
+  "$RUNWARD" runbook list
+)
+log "its evidence: cd $DEMO_DIR && $RUNWARD runbook export <run id>"
