@@ -104,10 +104,11 @@ pub(crate) struct ServeArgs {
     /// The listen address (default: server.addr from the configuration, else 127.0.0.1:8080).
     #[arg(long)]
     pub(crate) addr: Option<String>,
-    /// The environment variable holding the bearer token of the admin API under /admin/;
+    /// The environment variable holding the bearer token of the admin API under /admin/
+    /// (default: server.admin_token_env from the configuration, else RUNWARD_ADMIN_TOKEN);
     /// without a token the admin API is off.
-    #[arg(long, value_name = "VAR", default_value = "RUNWARD_ADMIN_TOKEN")]
-    pub(crate) admin_token_env: String,
+    #[arg(long, value_name = "VAR")]
+    pub(crate) admin_token_env: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -289,7 +289,7 @@ fn the_admin_api_starts_lists_approves_and_cancels_runs() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("runward.toml"),
-        "[server]\ndrain_ms = 100\n",
+        "[server]\ndrain_ms = 100\nadmin_token_env = \"OPS_ADMIN_TOKEN\"\n",
     )
     .unwrap();
     std::fs::create_dir(tmp.path().join("runbooks")).unwrap();
@@ -304,7 +304,8 @@ fn the_admin_api_starts_lists_approves_and_cancels_runs() {
     )
     .unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let _serve = Serve::start(tmp.path(), &addr, &[("RUNWARD_ADMIN_TOKEN", TOKEN)]);
+    // The token variable named by `server.admin_token_env`.
+    let _serve = Serve::start(tmp.path(), &addr, &[("OPS_ADMIN_TOKEN", TOKEN)]);
     let fast = Duration::from_millis(500);
     wait_until("server up", Duration::from_secs(20), || {
         std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/livez", fast).0 == 200

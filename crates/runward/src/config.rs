@@ -138,6 +138,10 @@ pub struct ServerSection {
     /// After SIGTERM, how long readiness fails before the server exits.
     #[serde(default = "default_drain_ms")]
     pub drain_ms: u64,
+    /// The environment variable holding the bearer token of the admin API (`/admin/runs`);
+    /// without a token in it the admin API is off.
+    #[serde(default = "default_admin_token_env")]
+    pub admin_token_env: String,
 }
 
 fn default_addr() -> String {
@@ -149,6 +153,9 @@ fn default_token_env() -> String {
 fn default_drain_ms() -> u64 {
     5000
 }
+fn default_admin_token_env() -> String {
+    "RUNWARD_ADMIN_TOKEN".into()
+}
 
 impl Default for ServerSection {
     fn default() -> Self {
@@ -157,6 +164,7 @@ impl Default for ServerSection {
             details: DetailPolicy::default(),
             token_env: default_token_env(),
             drain_ms: default_drain_ms(),
+            admin_token_env: default_admin_token_env(),
         }
     }
 }

@@ -390,6 +390,24 @@ pub(crate) fn describe_event(event: &Event) -> String {
         "cancel_requested" => format!("cancel requested by {}{}", s("who"), suffix("reason", ": ")),
         "cancel_started" => format!("running the cancel path ({} step(s))", s("steps")),
         "run_cancelled" => "run cancelled".to_owned(),
+        "drain.sample" => format!(
+            "step {}: in flight {} (sample {})",
+            s("step"),
+            s("level"),
+            s("n")
+        ),
+        "gate.sample" => format!(
+            "step {}: sample {} {}{} ({} in a row)",
+            s("step"),
+            s("n"),
+            if d["ok"] == Value::Bool(true) {
+                "passed"
+            } else {
+                "not yet"
+            },
+            suffix("detail", ": "),
+            s("streak")
+        ),
         "flag_set" | "flag_cleared" => {
             format!("{} `{}`", event.kind.replace('_', " "), s("flag"))
         }

@@ -36,7 +36,11 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
         .build();
     let drivers = Drivers::new(engine.clone());
     let mut app = router(registry.clone(), config.endpoint_options());
-    match std::env::var(&args.admin_token_env)
+    let token_env = args
+        .admin_token_env
+        .clone()
+        .unwrap_or_else(|| config.server.admin_token_env.clone());
+    match std::env::var(&token_env)
         .ok()
         .filter(|t| !t.trim().is_empty())
     {
@@ -46,15 +50,11 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
                 config.base_dir.clone(),
                 token.trim().to_owned(),
             ));
-            eprintln!(
-                "runward: admin API on /admin/runs (bearer token from ${})",
-                args.admin_token_env
-            );
+            eprintln!("runward: admin API on /admin/runs (bearer token from ${token_env})");
         }
-        None => eprintln!(
-            "runward: admin API off: set ${} to a token to serve /admin/runs",
-            args.admin_token_env
-        ),
+        None => {
+            eprintln!("runward: admin API off: set ${token_env} to a token to serve /admin/runs")
+        }
     }
     let server = HttpServer::bind(registry, &addr, app).await?;
     eprintln!("runward: serving health on http://{}", server.addr);
