@@ -416,6 +416,15 @@ fn collect_strings(value: &toml::Value, out: &mut Vec<String>) {
     }
 }
 
+/// Kinds whose rerun after a crash is harmless (they wait, or find what their previous
+/// execution did), so their `outcome_unknown` defaults to `rerun`; others default to `ask`.
+pub(crate) fn rerun_by_default(kind: &str) -> bool {
+    matches!(
+        kind,
+        "gate" | "sleep" | "drain" | "flag" | "approval" | "runbook"
+    )
+}
+
 fn parse_step(
     table: toml::Table,
     known: &BTreeSet<String>,
@@ -452,10 +461,7 @@ fn parse_step(
         None => OnFailure::Abort,
         Some(text) => OnFailure::parse(&text)?,
     };
-    let idempotent_kind = matches!(
-        kind_name.as_str(),
-        "gate" | "sleep" | "drain" | "flag" | "approval"
-    );
+    let idempotent_kind = rerun_by_default(&kind_name);
     let outcome_unknown = match get_str(&table, "outcome_unknown")?.as_deref() {
         None if idempotent_kind => OutcomeUnknownPolicy::Rerun,
         None | Some("ask") => OutcomeUnknownPolicy::Ask,

@@ -19,6 +19,7 @@
 //! min_successes = 3
 //! ```
 
+mod builder;
 mod definition;
 pub mod engine;
 mod evidence;
@@ -27,6 +28,7 @@ mod plan;
 mod steps;
 mod template;
 
+pub use builder::RunbookBuilder;
 pub use definition::{
     FlagRequirements, OnFailure, OutcomeUnknownPolicy, ParamSpec, ParamType, Runbook, StepDef,
     StepPolicy,

@@ -52,7 +52,13 @@ pub(super) async fn drive(
         )));
     }
     let hash = runbook.definition_hash();
-    if hash != run.definition_hash && !resume.override_definition {
+    // A definition accepted by an earlier override stays accepted for this run.
+    let accepted = hash == run.definition_hash
+        || store.list_events(&id, 0).await?.iter().any(|e| {
+            e.kind == "run_resumed"
+                && e.data["definition_overridden"].as_str() == Some(hash.as_str())
+        });
+    if !accepted && !resume.override_definition {
         return Err(Error::new(
             ErrorKind::Conflict,
             format!(
@@ -80,16 +86,7 @@ pub(super) async fn drive(
             ),
             _ => e,
         })?;
-    let flag_ttls = runbook
-        .steps
-        .iter()
-        .filter_map(|s| match &s.kind {
-            StepKind::Flag(f) if f.action == FlagAction::Set => {
-                Some((f.flag.clone(), f.ttl.unwrap_or(DEFAULT_FLAG_TTL)))
-            }
-            _ => None,
-        })
-        .collect();
+    let flag_ttls: Arc<std::sync::Mutex<BTreeMap<String, Duration>>> = Arc::default();
     let keeper = LeaseKeeper::start(
         store.clone(),
         id.clone(),
@@ -99,7 +96,7 @@ pub(super) async fn drive(
             ttl: engine.inner.lease_ttl,
             renew_every: engine.inner.renew_every,
             poll_every: engine.inner.poll_every,
-            flag_ttls,
+            flag_ttls: flag_ttls.clone(),
         },
     );
     let mut driver = Driver {
@@ -115,6 +112,7 @@ pub(super) async fn drive(
         secrets: BTreeMap::new(),
         plan_digest: String::new(),
         floors: BTreeMap::new(),
+        flag_ttls,
     };
     let result = driver.go(resume, decision).await;
     keeper.stop().await;
@@ -161,6 +159,8 @@ struct Driver {
     /// After a `goto`, attempts up to these numbers (by step index) belong to an earlier pass
     /// and do not count as done.
     floors: BTreeMap<usize, u32>,
+    /// The TTL of each flag the run's steps set, by rendered name, for the keeper's renewals.
+    flag_ttls: Arc<std::sync::Mutex<BTreeMap<String, Duration>>>,
 }
 
 /// How one step ended.
@@ -186,6 +186,18 @@ impl Driver {
         let store = self.engine.inner.store.clone();
         let id = self.run.id.clone();
         self.prepare_values()?;
+        {
+            let mut ttls = self.flag_ttls.lock().unwrap_or_else(|e| e.into_inner());
+            for step in &self.runbook.steps {
+                if let StepKind::Flag(f) = &step.kind {
+                    if f.action == FlagAction::Set {
+                        if let Ok(name) = self.vars.render(&f.flag) {
+                            ttls.insert(name, f.ttl.unwrap_or(DEFAULT_FLAG_TTL));
+                        }
+                    }
+                }
+            }
+        }
         for attempt in store.mark_outcome_unknown(&id, self.epoch).await? {
             // An approval's attempt stays open while the run waits; that is not a crash.
             let waiting_approval = matches!(
@@ -259,10 +271,12 @@ impl Driver {
                 }),
             )
             .await?;
-            if matches!(
+            // A run orphaned during its compensation finishes the compensation.
+            let compensating = matches!(
                 previous,
                 RunStatus::Compensating | RunStatus::CompensationFailed
-            ) {
+            ) || events.iter().any(|e| e.kind == "compensation_started");
+            if compensating {
                 return self
                     .compensate("resuming an interrupted compensation")
                     .await;

@@ -35,8 +35,8 @@ pub(crate) struct KeeperConfig {
     pub ttl: Duration,
     pub renew_every: Duration,
     pub poll_every: Duration,
-    /// The TTL of each flag the run may hold, by name.
-    pub flag_ttls: BTreeMap<String, Duration>,
+    /// The TTL of each flag the run may hold, by rendered name; the driver fills it in.
+    pub flag_ttls: Arc<std::sync::Mutex<BTreeMap<String, Duration>>>,
 }
 
 impl LeaseKeeper {
@@ -115,6 +115,8 @@ async fn keep(
             for flag in flags.iter().filter(|f| f.owner == run.as_str()) {
                 let ttl = config
                     .flag_ttls
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
                     .get(&flag.name)
                     .copied()
                     .unwrap_or(super::DEFAULT_FLAG_TTL);

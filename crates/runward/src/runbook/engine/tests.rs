@@ -1,7 +1,8 @@
 use super::*;
 use crate::health::{CheckSpec, Outcome, ProbeKind};
 use crate::runbook::exec::{StepError, StepOutput};
-use crate::store::{AttemptStatus, RunUpdate, SqliteStore};
+use crate::store::{AttemptStatus, RunUpdate, SqliteStore, Timestamp};
+use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -882,4 +883,158 @@ async fn a_failing_custom_step_has_its_output_redacted_too() {
     let details = engine.store().run_details(&outcome.run.id).await.unwrap();
     let text = serde_json::to_string(&details).unwrap();
     assert!(!text.contains("cust-2718281828-secret"), "{text}");
+}
+
+#[tokio::test]
+async fn a_run_orphaned_while_compensating_finishes_its_compensation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let engine = engine().await;
+    let rb = runbook(&format!(
+        r#"
+        [runbook]
+        name = "half-undone"
+        [[steps]]
+        id = "one"
+        kind = "command"
+        shell = "echo do-one >> {l}"
+        compensate = {{ kind = "command", shell = "echo undo-one >> {l}" }}
+        [[steps]]
+        id = "two"
+        kind = "command"
+        shell = "echo do-two >> {l}"
+        on_failure = "compensate"
+        "#,
+        l = log.display()
+    ));
+    // A process did step one, then step two failed and it died while undoing step one.
+    let store = engine.store();
+    let run = engine.create(&rb, &no_params(), None).await.unwrap();
+    let lease = store
+        .acquire_lease(&run.id, "dead", Duration::from_millis(50))
+        .await
+        .unwrap();
+    let e = lease.epoch;
+    store
+        .update_run(&run.id, e, RunUpdate::status(RunStatus::Running))
+        .await
+        .unwrap();
+    store.record_intent(&run.id, e, 0, "one", 1).await.unwrap();
+    store
+        .record_result(
+            &run.id,
+            e,
+            0,
+            1,
+            crate::store::StepResult::succeeded(json!({})),
+        )
+        .await
+        .unwrap();
+    store.record_intent(&run.id, e, 1, "two", 1).await.unwrap();
+    store
+        .record_result(&run.id, e, 1, 1, crate::store::StepResult::failed("boom"))
+        .await
+        .unwrap();
+    store
+        .update_run(&run.id, e, RunUpdate::status(RunStatus::Compensating))
+        .await
+        .unwrap();
+    store
+        .append_event(&run.id, Some(e), "compensation_started", json!({}))
+        .await
+        .unwrap();
+    store
+        .record_compensation(&run.id, e, 0, 1, AttemptStatus::Compensating, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(engine.sweep().await.unwrap().orphaned.len(), 1);
+    let done = engine
+        .resume(&run.id, &rb, Resume::default())
+        .await
+        .unwrap();
+    assert_eq!(done.run.status, RunStatus::Compensated);
+    assert_eq!(lines(&log), ["undo-one"], "step two is not run again");
+}
+
+#[tokio::test]
+async fn flags_with_templated_names_are_renewed_with_their_own_ttl() {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let probe = seen.clone();
+    let store: Arc<dyn crate::store::Store> =
+        Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let reader = store.clone();
+    let check = step_fn(move |_ctx, _params| {
+        let (probe, reader) = (probe.clone(), reader.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            *probe.lock().unwrap() = reader.get_flag("hold-7").await.unwrap();
+            Ok(StepOutput::default())
+        }
+    });
+    let engine = Engine::builder(store)
+        .renew_every(Duration::from_millis(50))
+        .step("check", check)
+        .build();
+    let rb = runbook(
+        r#"
+        [runbook]
+        name = "templated-flag"
+        [params.n]
+        type = "integer"
+        [[steps]]
+        id = "hold"
+        kind = "flag"
+        action = "set"
+        flag = "hold-{{ params.n }}"
+        ttl = "2h"
+        [[steps]]
+        id = "check"
+        kind = "custom"
+        name = "check"
+        "#,
+    );
+    let outcome = engine
+        .start(&rb, &params(&[("n", "7")]), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.run.status, RunStatus::Succeeded);
+    let flag = seen
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the flag was held during the step");
+    let left = flag.expires_at.duration_since(Timestamp::now());
+    assert!(
+        left > Duration::from_secs(3600),
+        "renewed with its own 2h TTL: {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_definition_accepted_by_override_stays_accepted() {
+    let engine = engine().await;
+    let text = |cmd: &str| {
+        format!(
+            "[runbook]\nname = \"pin2\"\n[[steps]]\nid = \"a\"\nkind = \"command\"\nargv = [\"{cmd}\"]\n[[steps]]\nid = \"ok\"\nkind = \"approval\"\n"
+        )
+    };
+    let old = runbook(&text("false"));
+    let failed = engine
+        .start(&old, &no_params(), Some("alice"))
+        .await
+        .unwrap();
+    let new = runbook(&text("true"));
+    let resume = Resume {
+        override_definition: true,
+        ..Resume::default()
+    };
+    let waiting = engine.resume(&failed.run.id, &new, resume).await.unwrap();
+    assert_eq!(waiting.run.status, RunStatus::WaitingApproval);
+    engine.approve(&failed.run.id, "bob", None).await.unwrap();
+    let done = engine
+        .resume(&failed.run.id, &new, Resume::default())
+        .await
+        .unwrap();
+    assert_eq!(done.run.status, RunStatus::Succeeded);
 }
