@@ -286,3 +286,48 @@ mod tests {
         assert!(jump.message().contains("zz"));
     }
 }
+
+#[cfg(test)]
+mod from_value_tests {
+    use crate::runbook::Runbook;
+    use serde_json::json;
+
+    #[test]
+    fn data_shaped_like_a_file_gives_the_same_runbook() {
+        let parsed = Runbook::parse(
+            "[runbook]\nname = \"nap\"\n[params.who]\ndefault = \"ops\"\n[[steps]]\nid = \"nap\"\nkind = \"sleep\"\nduration = \"1ms\"\ncompensate = { kind = \"sleep\", duration = \"2ms\" }\n",
+            None,
+        )
+        .unwrap();
+        let from_data = Runbook::from_value(&json!({
+            "runbook": {"name": "nap"},
+            "params": {"who": {"default": "ops"}},
+            "steps": [{"id": "nap", "kind": "sleep", "duration": "1ms",
+                       "compensate": {"kind": "sleep", "duration": "2ms"}}],
+        }))
+        .unwrap();
+        assert_eq!(from_data.definition_hash(), parsed.definition_hash());
+    }
+
+    #[test]
+    fn bad_data_names_the_key() {
+        let unknown = Runbook::from_value(&json!({
+            "runbook": {"name": "x"},
+            "steps": [{"id": "a", "kind": "teleport"}],
+        }))
+        .unwrap_err();
+        assert!(
+            unknown.message().contains("teleport"),
+            "{}",
+            unknown.message()
+        );
+        let null = Runbook::from_value(&json!({"runbook": {"name": "x", "description": null}}))
+            .unwrap_err();
+        assert!(
+            null.message().contains("runbook.description"),
+            "{}",
+            null.message()
+        );
+        assert!(Runbook::from_value(&json!([1])).is_err());
+    }
+}

@@ -332,6 +332,44 @@ impl Runbook {
         Ok(runbook)
     }
 
+    /// Builds a runbook from data shaped like a runbook file (`{"runbook": {"name": ..},
+    /// "params": {..}, "steps": [..], "on_cancel": [..]}`), as the Python and Node bindings
+    /// receive it, with every check of [`Runbook::parse`]. Errors name the key; `null`
+    /// values are refused (leave the key out instead).
+    pub fn from_value(value: &serde_json::Value) -> Result<Runbook> {
+        fn check_nulls(value: &serde_json::Value, at: &str) -> Result<()> {
+            match value {
+                serde_json::Value::Null => Err(Error::config(format!(
+                    "`{at}` is null: leave the key out instead"
+                ))),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, v)| check_nulls(v, &format!("{at}[{i}]"))),
+                serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+                    check_nulls(
+                        v,
+                        &if at.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{at}.{k}")
+                        },
+                    )
+                }),
+                _ => Ok(()),
+            }
+        }
+        if !value.is_object() {
+            return Err(Error::config(
+                "a runbook is a table with `runbook`, `params`, `steps` and `on_cancel` keys",
+            ));
+        }
+        check_nulls(value, "")?;
+        let text = toml::to_string(value)
+            .map_err(|e| Error::config(format!("the runbook cannot be read as a table: {e}")))?;
+        Runbook::parse(&text, None)
+    }
+
     /// Checks what parsing cannot: unique step ids, jump targets, at least one step.
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() {
