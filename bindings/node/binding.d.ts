@@ -12,6 +12,7 @@ import type {
   LockdownStatus,
   ProbeKindName,
   Run,
+  RunbookData,
   RunbookPlan,
   RunDetails,
   RunOutcome,
@@ -274,9 +275,10 @@ export declare class HealthServer {
 /**
  * A parsed, validated runbook.
  *
- * Made with `Runbook.load(path)` or `Runbook.parse(text, path?)`; a malformed runbook throws
- * with code `config` and a message that starts with `file:line:column`. Planning executes
- * nothing: it resolves the parameters and renders what every step would do.
+ * Made with `Runbook.load(path)`, `Runbook.parse(text, path?)` or `Runbook.fromObject(data)`;
+ * a malformed runbook throws with code `config` (from a file or text, with a message that
+ * starts with `file:line:column`). Planning executes nothing: it resolves the parameters and
+ * renders what every step would do.
  */
 export declare class Runbook {
   /**
@@ -286,6 +288,15 @@ export declare class Runbook {
   static load(path: string): Runbook
   /** Parses and validates runbook text; `path` names it in error messages. */
   static parse(text: string, path?: string | undefined | null): Runbook
+  /**
+   * Builds and validates a runbook from an object shaped like a runbook file:
+   * `{ runbook: { name, ... }, params?: { ... }, steps: [...], on_cancel?: [...] }`, keys
+   * as in TOML. Every check of `parse` applies and an error names the key; a `null` value
+   * is refused (leave the key out, or make it `undefined`). The definition hash is the one
+   * of the same runbook written as a file. Throws with code `config` when the runbook is
+   * malformed, `invalid_input` when `data` holds what JSON cannot.
+   */
+  static fromObject(data: RunbookData): Runbook
   /** The runbook's name. */
   get name(): string
   /** The SHA-256 of the definition; comments and formatting do not change it. */

@@ -135,6 +135,58 @@ export type StepKindName =
   | 'runbook'
   | 'custom'
 
+/**
+ * A step as data for `Runbook.fromObject`, as a `[[steps]]` table of a runbook file: `id`,
+ * `kind`, the keys every step takes, and the kind's own keys (`argv`, `url`, `duration`, ...;
+ * see `docs/runbooks.md`).
+ */
+export interface RunbookStepData {
+  id: string
+  kind: StepKindName
+  title?: string
+  /** A duration as text: `'500ms'`, `'30s'`, `'1m 30s'`. */
+  timeout?: string
+  retries?: number
+  backoff?: string
+  backoff_max?: string
+  /** `'abort'`, `'continue'`, `'compensate'` or `'goto:<step id>'`. */
+  on_failure?: string
+  /** `'rerun'`, `'ask'` or `'probe_first:<health check name>'`. */
+  outcome_unknown?: string
+  /** The undo of the step: a step without `id`. */
+  compensate?: { kind: StepKindName; [key: string]: unknown }
+  [key: string]: unknown
+}
+
+/** A parameter as data for `Runbook.fromObject`, as a `[params.NAME]` table. */
+export interface RunbookParamData {
+  /** Default `'string'`. */
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'secret'
+  default?: string | number | boolean
+  description?: string
+  /** For a `secret`: the environment variable that holds it. */
+  env?: string
+}
+
+/**
+ * What `Runbook.fromObject` takes: a runbook file's tables as an object, keys as in TOML.
+ * Leave a key out (or make it `undefined`) rather than `null`.
+ */
+export interface RunbookData {
+  runbook: {
+    name: string
+    description?: string
+    requires_flags_absent?: string[]
+    requires_flags_present?: string[]
+    /** The default `on_failure` of the steps. */
+    on_failure?: string
+  }
+  params?: Record<string, RunbookParamData>
+  steps: RunbookStepData[]
+  /** The steps a cancellation runs. */
+  on_cancel?: RunbookStepData[]
+}
+
 /** Retries, deadline and failure handling of a planned step; durations as text (`1m 30s`). */
 export interface StepPolicy {
   /** The deadline of one attempt. */

@@ -17,7 +17,9 @@ import {
   type LockdownStatus,
   type PlannedStep,
   type Run,
+  type RunbookData,
   type RunbookPlan,
+  type RunbookStepData,
   type RunDetails,
   type RunEvent,
   type RunListOptions,
@@ -114,8 +116,26 @@ function planRunbook(): void {
   }
 }
 
+function buildRunbook(): void {
+  const step: RunbookStepData = { id: 'hello', kind: 'command', argv: ['echo', '{{ params.who }}'], retries: 1 }
+  const data: RunbookData = {
+    runbook: { name: 'greet', requires_flags_absent: ['lockdown'] },
+    params: { who: { default: 'ops' }, times: { type: 'integer', default: 2 } },
+    steps: [step, { id: 'nap', kind: 'sleep', duration: '1s', compensate: { kind: 'sleep', duration: '1ms' } }],
+    on_cancel: [],
+  }
+  const rb: Runbook = Runbook.fromObject(data)
+  const inline = Runbook.fromObject({ runbook: { name: 'x', description: undefined }, steps: [{ id: 'a', kind: 'sleep' }] })
+  // @ts-expect-error a runbook needs its `runbook` table
+  Runbook.fromObject({ steps: [] })
+  // @ts-expect-error step kinds are known names
+  Runbook.fromObject({ runbook: { name: 'x' }, steps: [{ id: 'a', kind: 'teleport' }] })
+  console.log(rb.definitionHash, inline.stepIds, rb.plan({ who: 'alice' }).digest)
+}
+
 void main
 void planRunbook
+void buildRunbook
 
 async function useFlags(): Promise<void> {
   const flags: Flags = await Flags.open('.runward/state.db')

@@ -1,8 +1,8 @@
 //! The `Runbook` class: a parsed runbook and its plans, as `runward runbook plan` renders them.
 
 use crate::error::{OrThrow, invalid};
-use napi::Env;
-use napi::bindgen_prelude::{FromNapiRef, JsValue, Unknown, ValidateNapiValue};
+use napi::bindgen_prelude::{FromNapiRef, FromNapiValue, JsValue, Unknown, ValidateNapiValue};
+use napi::{Env, ValueType};
 use napi_derive::napi;
 use runward::runbook::{self, Plan};
 use serde_json::Value;
@@ -11,9 +11,10 @@ use std::path::Path;
 
 /// A parsed, validated runbook.
 ///
-/// Made with `Runbook.load(path)` or `Runbook.parse(text, path?)`; a malformed runbook throws
-/// with code `config` and a message that starts with `file:line:column`. Planning executes
-/// nothing: it resolves the parameters and renders what every step would do.
+/// Made with `Runbook.load(path)`, `Runbook.parse(text, path?)` or `Runbook.fromObject(data)`;
+/// a malformed runbook throws with code `config` (from a file or text, with a message that
+/// starts with `file:line:column`). Planning executes nothing: it resolves the parameters and
+/// renders what every step would do.
 #[napi]
 pub struct Runbook {
     inner: runbook::Runbook,
@@ -37,11 +38,61 @@ pub(crate) fn params(value: Option<Value>) -> runward::Result<BTreeMap<String, V
     }
 }
 
+/// The largest integer a JavaScript number holds exactly, 2^53 - 1.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Turns whole numbers that arrived as floats (napi reads integers beyond 32 bits as `f64`)
+/// back into integers, so `timeout_ms: 5000000000` is an integer as it is in a file.
+fn whole_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f)
+                if !n.is_i64()
+                    && !n.is_u64()
+                    && f.fract() == 0.0
+                    && f.abs() <= MAX_SAFE_INTEGER =>
+            {
+                // Whole and within 2^53: the cast is exact.
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, whole_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Reads the argument of `Runbook.fromObject` as JSON data. Keys whose value is `undefined`
+/// are left out; what JSON cannot hold (functions, symbols, `undefined` in an array) is
+/// `invalid_input`.
+fn runbook_data(env: &Env, data: Unknown<'_>) -> runward::Result<Value> {
+    if matches!(data.get_type(), Ok(ValueType::Undefined)) {
+        // No argument: the core explains what a runbook object is.
+        return Ok(Value::Null);
+    }
+    // SAFETY: both handles come from the current call on the JavaScript thread.
+    let value = unsafe { Value::from_napi_value(env.raw(), data.raw()) }.map_err(|e| {
+        invalid(format!(
+            "a runbook object holds only JSON values (objects, arrays, strings, numbers, booleans): {}",
+            e.reason
+        ))
+    })?;
+    Ok(whole_numbers(value))
+}
+
 impl Runbook {
     /// A copy of the core runbook of a JavaScript `Runbook`; anything else is `invalid_input`.
     pub(crate) fn from_arg(env: &Env, value: Unknown<'_>) -> runward::Result<runbook::Runbook> {
-        let not_a_runbook =
-            || invalid("expected a Runbook, made with Runbook.load(path) or Runbook.parse(text)");
+        let not_a_runbook = || {
+            invalid(
+                "expected a Runbook, made with Runbook.load(path), Runbook.parse(text) or Runbook.fromObject(data)",
+            )
+        };
         // SAFETY: `validate` checks that the value is an instance of the `Runbook` class
         // before `from_napi_ref` unwraps it, so the pointer is a `Runbook`'s.
         unsafe {
@@ -73,6 +124,20 @@ impl Runbook {
     pub fn parse(env: Env, text: String, path: Option<String>) -> napi::Result<Self> {
         let inner =
             runbook::Runbook::parse(&text, path.as_deref().map(Path::new)).or_throw(&env)?;
+        Ok(Runbook { inner })
+    }
+
+    /// Builds and validates a runbook from an object shaped like a runbook file:
+    /// `{ runbook: { name, ... }, params?: { ... }, steps: [...], on_cancel?: [...] }`, keys
+    /// as in TOML. Every check of `parse` applies and an error names the key; a `null` value
+    /// is refused (leave the key out, or make it `undefined`). The definition hash is the one
+    /// of the same runbook written as a file. Throws with code `config` when the runbook is
+    /// malformed, `invalid_input` when `data` holds what JSON cannot.
+    #[napi(factory, ts_args_type = "data: RunbookData")]
+    pub fn from_object(env: Env, data: Unknown<'_>) -> napi::Result<Self> {
+        let inner = runbook_data(&env, data)
+            .and_then(|value| runbook::Runbook::from_value(&value))
+            .or_throw(&env)?;
         Ok(Runbook { inner })
     }
 
@@ -127,6 +192,18 @@ impl Runbook {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn whole_floats_become_integers() {
+        let data =
+            json!({ "a": 5_000_000_000.0_f64, "b": [1.5, -3.0e9_f64], "c": 1e300_f64, "d": 7 });
+        let fixed = whole_numbers(data);
+        assert!(fixed["a"].is_i64(), "{fixed}");
+        assert_eq!(fixed["a"], json!(5_000_000_000_i64));
+        assert_eq!(fixed["b"], json!([1.5, -3_000_000_000_i64]));
+        assert!(fixed["c"].is_f64(), "beyond 2^53 stays a float: {fixed}");
+        assert_eq!(fixed["d"], json!(7));
+    }
 
     #[test]
     fn params_are_an_object_or_nothing() {
