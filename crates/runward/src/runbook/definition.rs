@@ -367,7 +367,8 @@ impl Runbook {
         check_nulls(value, "")?;
         let text = toml::to_string(value)
             .map_err(|e| Error::config(format!("the runbook cannot be read as a table: {e}")))?;
-        Runbook::parse(&text, None)
+        // Positions would point into the generated text, not the caller's data: drop them.
+        Runbook::parse(&text, None).map_err(|e| Error::new(e.kind(), e.message().to_owned()))
     }
 
     /// Checks what parsing cannot: unique step ids, jump targets, at least one step.
