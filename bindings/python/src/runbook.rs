@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 /// A parsed, validated runbook.
 ///
-/// Made with `Runbook.load(path)` or `Runbook.parse(text, path=None)`; a malformed runbook
-/// raises `ConfigError` whose message starts with `file:line:column`. Planning executes
+/// Made with `Runbook.load(path)`, `Runbook.parse(text, path=None)` or
+/// `Runbook.from_dict(data)`; a malformed runbook raises `ConfigError` whose message starts
+/// with `file:line:column` (from `from_dict`, one that names the key). Planning executes
 /// nothing: it resolves the parameters and renders what every step would do.
 #[pyclass(module = "runward", name = "Runbook", frozen)]
 pub(crate) struct Runbook {
@@ -50,6 +51,26 @@ pub(crate) fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<BTreeMap<
     Ok(out)
 }
 
+/// Drops the position of an error in the TOML text the core renders from a dict (the caller
+/// never saw that text): no `location`, no `line N, column M: ` prefix on the message.
+fn without_position(err: runward::Error) -> runward::Error {
+    fn strip(message: &str) -> Option<&str> {
+        let rest = message.strip_prefix("line ")?;
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        let rest = rest.strip_prefix(", column ")?;
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        rest.strip_prefix(": ")
+    }
+    if err.location().is_some_and(|loc| loc.file.is_some()) {
+        return err;
+    }
+    match strip(err.message()) {
+        Some(message) => runward::Error::new(err.kind(), message),
+        None if err.location().is_some() => runward::Error::new(err.kind(), err.message()),
+        None => err,
+    }
+}
+
 impl Runbook {
     /// The core runbook.
     pub(crate) fn inner(&self) -> &runbook::Runbook {
@@ -77,6 +98,39 @@ impl Runbook {
     #[pyo3(signature = (text, path=None))]
     fn parse(text: &str, path: Option<PathBuf>) -> PyResult<Self> {
         let inner = runbook::Runbook::parse(text, path.as_deref()).map_err(py_err)?;
+        Ok(Runbook { inner })
+    }
+
+    /// Builds and validates a runbook from data shaped like a runbook file: a mapping with
+    /// `runbook` (`name`, ...), `params`, `steps` and `on_cancel`, as `tomllib.load` returns it.
+    /// Values are JSON-compatible (`None`, `bool`, `int`, `float`, `str`, `list`, `tuple`,
+    /// `dict` with `str` keys); durations are strings such as `"30s"`. Invalid data, or a
+    /// `None` value (leave the key out instead), raises `ConfigError` naming the key.
+    #[staticmethod]
+    fn from_dict(data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let value = if data.is_instance_of::<PyDict>() {
+            py_to_json(data)?
+        } else if let Ok(mapping) = data.cast::<PyMapping>() {
+            let mut map = serde_json::Map::new();
+            for item in mapping.items()?.iter() {
+                let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+                let key = key.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "runbook keys must be str, not {}",
+                        type_name(&key)
+                    ))
+                })?;
+                map.insert(key.to_cow()?.into_owned(), py_to_json(&value)?);
+            }
+            Value::Object(map)
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "a runbook must be a mapping (runbook, params, steps, on_cancel), not {}",
+                type_name(data)
+            )));
+        };
+        let inner =
+            runbook::Runbook::from_value(&value).map_err(|e| py_err(without_position(e)))?;
         Ok(Runbook { inner })
     }
 

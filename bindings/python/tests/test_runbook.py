@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -203,3 +204,103 @@ def test_a_secret_with_a_default_is_a_config_error() -> None:
     text = SECRET.replace('env = "RUNWARD_PY_TEST_TOKEN"', 'default = "hunter2"')
     with pytest.raises(runward.ConfigError, match=r"^rotate\.toml:6:\d+: `default`: secret parameter `token`"):
         runward.Runbook.parse(text, path=Path("rotate.toml"))
+
+
+# Runbook.from_dict: data shaped like a runbook file, with every check of the parser.
+
+NAP = {
+    "runbook": {"name": "nap", "description": "sleep, then echo"},
+    "params": {"who": {"type": "string", "default": "world"}},
+    "steps": [
+        {"id": "nap", "kind": "sleep", "duration": "10ms"},
+        {"id": "greet", "kind": "command", "argv": ["echo", "hello {{ params.who }}"]},
+    ],
+}
+
+
+def test_from_dict_has_the_definition_hash_of_the_parsed_file(seed: runward.Runbook) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    with SEED.open("rb") as f:
+        data = tomllib.load(f)
+    rb = runward.Runbook.from_dict(data)
+    assert rb.definition_hash == seed.definition_hash
+    assert rb.name == seed.name and rb.step_ids == seed.step_ids
+    assert rb.path is None
+    assert rb.plan(URL) == seed.plan(URL)
+    assert rb.plan_text(URL) == seed.plan_text(URL)
+
+
+def test_from_dict_matches_parse_of_the_same_runbook() -> None:
+    parsed = runward.Runbook.parse(TYPED)
+    data = {
+        "runbook": {"name": "scale"},
+        "params": {"workers": {"type": "integer", "default": 4}, "dry": {"type": "boolean"}},
+        "steps": [{"id": "scale", "kind": "command", "argv": ("scale", "{{ params.workers }}", "{{ params.dry }}")}],
+    }
+    assert runward.Runbook.from_dict(data).definition_hash == parsed.definition_hash
+    # Any mapping will do at the top level.
+    assert runward.Runbook.from_dict(MappingProxyType(data)).definition_hash == parsed.definition_hash
+
+
+def test_from_dict_refuses_an_unknown_step_kind_naming_it() -> None:
+    data = {"runbook": {"name": "x"}, "steps": [{"id": "a", "kind": "sleep", "duration": "1s"},
+                                                 {"id": "b", "kind": "teleport"}]}
+    with pytest.raises(runward.ConfigError, match="teleport") as info:
+        runward.Runbook.from_dict(data)
+    assert str(info.value).startswith("`kind` is `teleport`, an unknown step kind"), str(info.value)
+    assert info.value.location is None
+    assert isinstance(info.value, ValueError) and info.value.kind == "config"
+
+
+def test_from_dict_refuses_a_none_value_naming_the_key() -> None:
+    data = {"runbook": {"name": "x"}, "steps": [{"id": "a", "kind": "sleep", "duration": None}]}
+    with pytest.raises(runward.ConfigError, match=re.escape("steps[0].duration")) as info:
+        runward.Runbook.from_dict(data)
+    assert "null" in str(info.value)
+    with pytest.raises(runward.ConfigError, match=r"runbook\.description"):
+        runward.Runbook.from_dict({**NAP, "runbook": {"name": "x", "description": None}})
+
+
+def test_from_dict_applies_the_parser_checks() -> None:
+    with pytest.raises(runward.ConfigError, match="has no steps"):
+        runward.Runbook.from_dict({"runbook": {"name": "x"}, "steps": []})
+    with pytest.raises(runward.ConfigError, match=r"\{\{ params\.nobody \}\}.*not defined"):
+        runward.Runbook.from_dict(
+            {"runbook": {"name": "x"}, "steps": [{"id": "a", "kind": "command", "argv": ["echo", "{{ params.nobody }}"]}]}
+        )
+    with pytest.raises(runward.ConfigError):
+        runward.Runbook.from_dict({"steps": NAP["steps"]})
+
+
+def test_from_dict_refuses_what_is_not_a_mapping_of_json_values() -> None:
+    with pytest.raises(TypeError, match="must be a mapping"):
+        runward.Runbook.from_dict([NAP])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be str"):
+        runward.Runbook.from_dict(MappingProxyType({1: "x"}))  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="not JSON-compatible"):
+        runward.Runbook.from_dict({**NAP, "runbook": {"name": object()}})
+
+
+def test_a_runbook_from_a_dict_runs_to_success(tmp_path: Path) -> None:
+    calls: list = []
+
+    def record(ctx: dict, params: dict) -> dict:
+        calls.append(params)
+        return {"summary": f"recorded {params['who']}"}
+
+    data = {**NAP, "steps": [*NAP["steps"], {"id": "record", "kind": "custom", "name": "record",
+                                              "params": {"who": "{{ params.who }}"}}]}
+    rb = runward.Runbook.from_dict(data)
+    engine = runward.Engine.open(tmp_path / "state.db", steps={"record": record})
+    outcome = engine.run(rb, {"who": "python"}, started_by="tests")
+    assert outcome["run"]["status"] == "succeeded"
+    assert calls == [{"who": "python"}]
+    shown = runward.Runs.open(tmp_path / "state.db").show(outcome["run"]["id"])
+    assert [a["status"] for a in shown["attempts"]] == ["succeeded", "succeeded", "succeeded"]
+
+
+def test_from_dict_errors_carry_no_position_in_text_the_caller_never_saw() -> None:
+    with pytest.raises(runward.ConfigError) as info:
+        runward.Runbook.from_dict({"runbook": {"name": "x"}, "steps": [{"id": "a", "kind": "sleep", "duration": 5}]})
+    assert str(info.value).startswith("`duration`"), str(info.value)
+    assert info.value.location is None

@@ -65,6 +65,13 @@ def main() -> None:
 def plan_runbook() -> None:
     rb = runward.Runbook.load("controlled-restart.toml")
     rb = runward.Runbook.parse(open("controlled-restart.toml").read(), path="controlled-restart.toml")
+    built: runward.Runbook = runward.Runbook.from_dict(
+        {"runbook": {"name": "nap"}, "steps": [{"id": "nap", "kind": "sleep", "duration": "1s"}]}
+    )
+    try:
+        runward.Runbook.from_dict({"runbook": {"name": "x"}, "steps": [{"id": "a", "kind": "nope"}]})
+    except runward.ConfigError as exc:
+        print(exc.kind, built.definition_hash)
     ids: List[str] = rb.step_ids
     where: Optional[str] = rb.path
     plan: runward._runward.RunbookPlan = rb.plan({"service_url": "http://127.0.0.1:9000", "workers": 8})

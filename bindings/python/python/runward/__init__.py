@@ -27,6 +27,8 @@ without doing anything:
 rb = runward.Runbook.load("controlled-restart.toml")
 plan = rb.plan({"service_url": "http://127.0.0.1:9000"})   # `runward runbook plan --json`
 print(rb.plan_text({"service_url": "http://127.0.0.1:9000"}))
+nap = runward.Runbook.from_dict({"runbook": {"name": "nap"},      # data shaped like the file
+                                 "steps": [{"id": "nap", "kind": "sleep", "duration": "1s"}]})
 ```
 
 :class:`Flags` are the named, TTL'd flags and the lockdown of a state database, as the

@@ -277,7 +277,8 @@ class Health:
 @final
 class Runbook:
     """A parsed, validated runbook. A malformed one raises ``ConfigError`` whose message starts
-    with ``file:line:column``. Planning executes nothing."""
+    with ``file:line:column`` (from ``from_dict``, one that names the key). Planning executes
+    nothing."""
 
     @staticmethod
     def load(path: str | os.PathLike[str]) -> Runbook:
@@ -285,6 +286,12 @@ class Runbook:
     @staticmethod
     def parse(text: str, path: str | os.PathLike[str] | None = None) -> Runbook:
         """Parses and validates runbook text; ``path`` names it in error messages."""
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Runbook:
+        """Builds and validates a runbook from data shaped like a runbook file (``runbook``,
+        ``params``, ``steps``, ``on_cancel``), as ``tomllib.load`` returns it. Values are
+        JSON-compatible; invalid data, or a ``None`` value (leave the key out instead), raises
+        ``ConfigError`` naming the key; a non-mapping or a non-``str`` key raises ``TypeError``."""
     @property
     def name(self) -> str: ...
     @property
