@@ -51,26 +51,6 @@ pub(crate) fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<BTreeMap<
     Ok(out)
 }
 
-/// Drops the position of an error in the TOML text the core renders from a dict (the caller
-/// never saw that text): no `location`, no `line N, column M: ` prefix on the message.
-fn without_position(err: runward::Error) -> runward::Error {
-    fn strip(message: &str) -> Option<&str> {
-        let rest = message.strip_prefix("line ")?;
-        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-        let rest = rest.strip_prefix(", column ")?;
-        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-        rest.strip_prefix(": ")
-    }
-    if err.location().is_some_and(|loc| loc.file.is_some()) {
-        return err;
-    }
-    match strip(err.message()) {
-        Some(message) => runward::Error::new(err.kind(), message),
-        None if err.location().is_some() => runward::Error::new(err.kind(), err.message()),
-        None => err,
-    }
-}
-
 impl Runbook {
     /// The core runbook.
     pub(crate) fn inner(&self) -> &runbook::Runbook {
@@ -129,8 +109,7 @@ impl Runbook {
                 type_name(data)
             )));
         };
-        let inner =
-            runbook::Runbook::from_value(&value).map_err(|e| py_err(without_position(e)))?;
+        let inner = runbook::Runbook::from_value(&value).map_err(py_err)?;
         Ok(Runbook { inner })
     }
 

@@ -321,6 +321,21 @@ mod from_value_tests {
             "{}",
             unknown.message()
         );
+        assert!(
+            unknown.location().is_none(),
+            "no position in generated text"
+        );
+        assert!(!unknown.to_string().contains("line "), "{unknown}");
+        let typed = Runbook::from_value(&json!({
+            "runbook": {"name": "x"},
+            "steps": [{"id": "a", "kind": "sleep", "duration": 5}],
+        }))
+        .unwrap_err();
+        assert!(
+            typed.message().starts_with("`duration`"),
+            "{}",
+            typed.message()
+        );
         let null = Runbook::from_value(&json!({"runbook": {"name": "x", "description": null}}))
             .unwrap_err();
         assert!(

@@ -368,7 +368,16 @@ impl Runbook {
         let text = toml::to_string(value)
             .map_err(|e| Error::config(format!("the runbook cannot be read as a table: {e}")))?;
         // Positions would point into the generated text, not the caller's data: drop them.
-        Runbook::parse(&text, None).map_err(|e| Error::new(e.kind(), e.message().to_owned()))
+        Runbook::parse(&text, None).map_err(|e| {
+            let message = match e.location() {
+                Some(at) => e
+                    .message()
+                    .strip_prefix(&format!("{at}: "))
+                    .unwrap_or(e.message()),
+                None => e.message(),
+            };
+            Error::new(e.kind(), message.to_owned())
+        })
     }
 
     /// Checks what parsing cannot: unique step ids, jump targets, at least one step.
