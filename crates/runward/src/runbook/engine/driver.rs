@@ -113,6 +113,7 @@ pub(super) async fn drive(
         plan_digest: String::new(),
         floors: BTreeMap::new(),
         flag_ttls,
+        operator: (None, None),
     };
     let result = driver.go(resume, decision).await;
     keeper.stop().await;
@@ -161,6 +162,8 @@ struct Driver {
     floors: BTreeMap<usize, u32>,
     /// The TTL of each flag the run's steps set, by rendered name, for the keeper's renewals.
     flag_ttls: Arc<std::sync::Mutex<BTreeMap<String, Duration>>>,
+    /// Who resumed the run and why, for the evidence of their decisions.
+    operator: (Option<String>, Option<String>),
 }
 
 /// How one step ended.
@@ -185,6 +188,7 @@ impl Driver {
     async fn go(&mut self, resume: Resume, decision: Option<Decision>) -> Result<Run> {
         let store = self.engine.inner.store.clone();
         let id = self.run.id.clone();
+        self.operator = (resume.by.clone(), resume.reason.clone());
         self.prepare_values()?;
         {
             let mut ttls = self.flag_ttls.lock().unwrap_or_else(|e| e.into_inner());
@@ -633,12 +637,19 @@ impl Driver {
                 self.epoch,
                 index as u32,
                 attempt,
-                StepResult::skipped("skipped by an operator"),
+                StepResult::skipped(format!(
+                    "skipped by {}: {}",
+                    self.operator.0.as_deref().unwrap_or("an operator"),
+                    self.operator.1.as_deref().unwrap_or("no reason given")
+                )),
             )
             .await?;
         self.remember(stored);
-        self.event("step_skipped", json!({"step": step.id, "attempt": attempt}))
-            .await?;
+        self.event(
+            "step_skipped",
+            json!({"step": step.id, "attempt": attempt, "who": self.operator.0, "reason": self.operator.1}),
+        )
+        .await?;
         Ok(StepEnd::Done)
     }
 

@@ -372,6 +372,10 @@ async fn skip_needs_a_reason_and_records_the_step_skipped() {
     assert_eq!(done.run.status, RunStatus::Succeeded);
     let attempts = engine.store().list_attempts(&failed.run.id).await.unwrap();
     assert_eq!(attempts.last().unwrap().status, AttemptStatus::Skipped);
+    assert_eq!(
+        attempts.last().unwrap().error.as_deref(),
+        Some("skipped by bob: done by hand")
+    );
 }
 
 #[tokio::test]
