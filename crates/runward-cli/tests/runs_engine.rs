@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::runward;
+use common::cmd;
 use serde_json::Value;
 use std::path::Path;
 
@@ -40,34 +40,6 @@ id = "after"
 kind = "command"
 argv = ["true"]
 "#;
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn cmd(dir: &Path, args: &[&str]) -> Out {
-    let out = runward()
-        .current_dir(dir)
-        .env_remove("RUNWARD_CONFIG")
-        .env("USER", "tester")
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();

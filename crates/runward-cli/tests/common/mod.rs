@@ -146,3 +146,34 @@ impl Drop for Serve {
         let _ = self.0.wait();
     }
 }
+
+/// What a `runward` process printed and how it exited.
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Standard output as JSON; fails the test with both streams otherwise.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `runward args` in `dir` with no configuration from the environment and `USER=tester`.
+pub fn cmd(dir: &Path, args: &[&str]) -> Out {
+    let out = runward()
+        .current_dir(dir)
+        .env_remove("RUNWARD_CONFIG")
+        .env("USER", "tester")
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -697,7 +697,7 @@ impl Driver {
                 attempt,
                 result,
                 kind,
-                redact_value(&self.redactor, data),
+                exec::redact_json(&self.redactor, data),
             )
             .await?;
         self.remember(stored);
@@ -1366,7 +1366,7 @@ impl Driver {
             &self.run.id,
             self.epoch,
             kind,
-            redact_value(&self.redactor, data),
+            exec::redact_json(&self.redactor, data),
         )
         .await
     }
@@ -1447,30 +1447,9 @@ fn redact_output(redactor: &Redactor, output: StepOutput) -> StepOutput {
     };
     StepOutput {
         summary: redactor.redact(&output.summary),
-        data: redact_value(redactor, output.data),
+        data: exec::redact_json(redactor, output.data),
         exit_code: output.exit_code,
         stdout: captured(output.stdout),
         stderr: captured(output.stderr),
-    }
-}
-
-fn redact_value(redactor: &Redactor, value: Value) -> Value {
-    if redactor.is_empty() {
-        return value;
-    }
-    match value {
-        Value::String(s) => Value::String(redactor.redact(&s)),
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|v| redact_value(redactor, v))
-                .collect(),
-        ),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, redact_value(redactor, v)))
-                .collect(),
-        ),
-        other => other,
     }
 }

@@ -255,7 +255,8 @@ impl StepContext {
     }
 }
 
-fn redact_json(redactor: &Redactor, value: Value) -> Value {
+/// Every string in `value` (keys included) with the registered secrets removed.
+pub(crate) fn redact_json(redactor: &Redactor, value: Value) -> Value {
     if redactor.is_empty() {
         return value;
     }
