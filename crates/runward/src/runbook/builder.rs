@@ -108,6 +108,7 @@ impl Runbook {
                 steps: Vec::new(),
                 on_failure: OnFailure::Abort,
                 on_cancel: Vec::new(),
+                failure_path: Vec::new(),
                 path: None,
             },
         }
@@ -170,6 +171,12 @@ impl RunbookBuilder {
         self
     }
 
+    /// Appends a step of the failure path, run when the run fails before it ends `failed`.
+    pub fn on_failure_step(mut self, step: StepDef) -> Self {
+        self.runbook.failure_path.push(step);
+        self
+    }
+
     /// Sets what a failure does when its step says `abort`.
     pub fn on_failure(mut self, on_failure: OnFailure) -> Self {
         self.runbook.on_failure = on_failure;
@@ -200,7 +207,11 @@ impl RunbookBuilder {
             .map(|p| format!("params.{}", p.name))
             .chain(RUN_VARS.iter().map(|s| (*s).to_owned()))
             .collect();
-        let steps = runbook.steps.iter().chain(&runbook.on_cancel);
+        let steps = runbook
+            .steps
+            .iter()
+            .chain(&runbook.on_cancel)
+            .chain(&runbook.failure_path);
         for step in steps.flat_map(|s| std::iter::once(s).chain(s.compensate.as_deref())) {
             let json = serde_json::to_value(&step.kind).unwrap_or(Value::Null);
             let mut strings = Vec::new();

@@ -178,6 +178,10 @@ pub struct Runbook {
     pub on_failure: OnFailure,
     /// Steps run when the run is cancelled.
     pub on_cancel: Vec<StepDef>,
+    /// Steps run when the run fails (after its steps' failure handling stops it), before it
+    /// ends `failed`: `[[on_failure]]` in a file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failure_path: Vec<StepDef>,
     /// The file it came from.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -219,6 +223,8 @@ struct RawRunbook {
     steps: Vec<Spanned<toml::Table>>,
     #[serde(default)]
     on_cancel: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    on_failure: Vec<Spanned<toml::Table>>,
 }
 
 /// Keys every step accepts besides its kind's own.
@@ -312,6 +318,7 @@ impl Runbook {
         };
         let steps = parse_steps(raw.steps)?;
         let on_cancel = parse_steps(raw.on_cancel)?;
+        let failure_path = parse_steps(raw.on_failure)?;
         let runbook = Runbook {
             name: raw.runbook.name,
             description: raw.runbook.description,
@@ -323,6 +330,7 @@ impl Runbook {
             steps,
             on_failure,
             on_cancel,
+            failure_path,
             path: file.map(Path::to_path_buf),
         };
         runbook.validate().map_err(|e| match file {
@@ -361,7 +369,7 @@ impl Runbook {
         }
         if !value.is_object() {
             return Err(Error::config(
-                "a runbook is a table with `runbook`, `params`, `steps` and `on_cancel` keys",
+                "a runbook is a table with `runbook`, `params`, `steps`, `on_cancel` and `on_failure` keys",
             ));
         }
         check_nulls(value, "")?;
@@ -392,7 +400,12 @@ impl Runbook {
             )));
         }
         let mut ids = BTreeSet::new();
-        for step in self.steps.iter().chain(&self.on_cancel) {
+        for step in self
+            .steps
+            .iter()
+            .chain(&self.on_cancel)
+            .chain(&self.failure_path)
+        {
             if step.id.is_empty()
                 || !step
                     .id

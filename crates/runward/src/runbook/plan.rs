@@ -26,6 +26,9 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// The steps a cancellation runs.
     pub on_cancel: Vec<PlannedStep>,
+    /// The steps a failure runs before the run ends `failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<PlannedStep>,
     /// SHA-256 of everything above.
     pub digest: String,
 }
@@ -153,6 +156,7 @@ pub fn plan(runbook: &Runbook, given: &BTreeMap<String, Value>) -> Result<Plan> 
         requires: runbook.requires.clone(),
         steps: render_steps(&runbook.steps)?,
         on_cancel: render_steps(&runbook.on_cancel)?,
+        on_failure: render_steps(&runbook.failure_path)?,
         digest: String::new(),
     };
     plan.digest = hex::encode(Sha256::digest(
@@ -394,6 +398,12 @@ impl Plan {
         if !self.on_cancel.is_empty() {
             out.push_str("on cancel:\n");
             for s in &self.on_cancel {
+                let _ = writeln!(out, "  {}. {} [{}] {}", s.index, s.id, s.kind, s.effect);
+            }
+        }
+        if !self.on_failure.is_empty() {
+            out.push_str("on failure:\n");
+            for s in &self.on_failure {
                 let _ = writeln!(out, "  {}. {} [{}] {}", s.index, s.id, s.kind, s.effect);
             }
         }

@@ -225,13 +225,17 @@ impl Driver {
         if events.iter().any(|e| e.kind == CANCEL_REQUESTED) {
             self.signals.cancel_requested.cancel();
         }
-        if let Some(jump) = events.iter().rfind(|e| e.kind == "step_goto") {
-            self.floors =
-                serde_json::from_value::<BTreeMap<String, u32>>(jump.data["stale"].clone())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|(k, v)| Some((k.parse().ok()?, v)))
-                    .collect();
+        for marker in ["failure_path_started", "step_goto"] {
+            if let Some(event) = events.iter().rfind(|e| e.kind == marker) {
+                let stale =
+                    serde_json::from_value::<BTreeMap<String, u32>>(event.data["stale"].clone())
+                        .unwrap_or_default();
+                self.floors.extend(
+                    stale
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k.parse().ok()?, v))),
+                );
+            }
         }
         let previous = self.run.status;
         if previous == RunStatus::Queued {
@@ -287,6 +291,20 @@ impl Driver {
             }
             if self.signals.cancel_requested.is_cancelled() {
                 return self.cancel_path().await;
+            }
+            // A run orphaned during its failure path finishes that path, then fails.
+            let failure_base = self.runbook.steps.len() + self.runbook.on_cancel.len();
+            if previous == RunStatus::Orphaned && self.run.current_step as usize >= failure_base {
+                let started = events.iter().rfind(|e| e.kind == "failure_path_started");
+                let error = started
+                    .and_then(|e| e.data["error"].as_str())
+                    .unwrap_or("the run failed")
+                    .to_owned();
+                let index = started
+                    .and_then(|e| e.data["step_index"].as_u64())
+                    .unwrap_or(0) as usize;
+                self.update(RunUpdate::status(RunStatus::Running)).await?;
+                return self.fail(index, error).await;
             }
             self.update(RunUpdate::status(RunStatus::Running).clear_error())
                 .await?;
@@ -373,7 +391,7 @@ impl Driver {
                             jumps += 1;
                             if jumps > MAX_JUMPS {
                                 return self
-                                    .fail(format!(
+                                    .fail(index, format!(
                                         "step `{}` jumped to `{target}` {MAX_JUMPS} times: stopping a loop; last error: {error}",
                                         step.id
                                     ))
@@ -415,7 +433,7 @@ impl Driver {
                         }
                         OnFailure::Abort => {
                             return self
-                                .fail(format!("step `{}` failed: {error}", step.id))
+                                .fail(index, format!("step `{}` failed: {error}", step.id))
                                 .await;
                         }
                     }
@@ -1325,8 +1343,47 @@ impl Driver {
         .await
     }
 
-    async fn fail(&mut self, error: String) -> Result<Run> {
+    /// Runs the failure path (if any), then ends the run `failed` at step `index`, where a
+    /// resume retries it.
+    async fn fail(&mut self, index: usize, error: String) -> Result<Run> {
+        let path = self.runbook.failure_path.clone();
+        if !path.is_empty() {
+            let base = self.runbook.steps.len() + self.runbook.on_cancel.len();
+            if (self.run.current_step as usize) < base {
+                // A new failure: runs of the path for earlier failures do not count.
+                for j in 0..path.len() {
+                    if let Some(last) = self.latest(base + j) {
+                        let floor = last.attempt;
+                        self.floors.insert(base + j, floor);
+                    }
+                }
+                let stale: BTreeMap<String, u32> = (base..base + path.len())
+                    .filter_map(|i| Some((i.to_string(), *self.floors.get(&i)?)))
+                    .collect();
+                self.event(
+                    "failure_path_started",
+                    json!({"error": error, "step_index": index, "steps": path.len(), "stale": stale}),
+                )
+                .await?;
+            }
+            let mut errors = Vec::new();
+            for (j, step) in path.iter().enumerate() {
+                match self.step(base + j, step, None, false).await? {
+                    StepEnd::Done | StepEnd::Cancelled => {}
+                    StepEnd::Failed(e) => errors.push(format!("`{}`: {e}", step.id)),
+                    StepEnd::Wait(_, why) => {
+                        errors.push(format!("`{}` cannot wait: {why}", step.id))
+                    }
+                }
+            }
+            if !errors.is_empty() {
+                self.event("failure_path_errors", json!({"errors": errors}))
+                    .await?;
+            }
+        }
         self.event("run_failed", json!({"error": error})).await?;
+        self.update(RunUpdate::default().current_step(index as u32))
+            .await?;
         self.finish(RunStatus::Failed, Some(error)).await
     }
 

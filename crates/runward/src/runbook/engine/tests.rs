@@ -1042,3 +1042,61 @@ async fn a_definition_accepted_by_override_stays_accepted() {
         .unwrap();
     assert_eq!(done.run.status, RunStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn the_failure_path_runs_on_each_failure_and_a_retry_resumes_the_failed_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let gate = dir.path().join("fixed");
+    let engine = engine().await;
+    let rb = runbook(&format!(
+        r#"
+        [runbook]
+        name = "with-failure-path"
+        [[steps]]
+        id = "first"
+        kind = "command"
+        shell = "echo first >> {l}"
+        [[steps]]
+        id = "check"
+        kind = "command"
+        argv = ["test", "-e", "{g}"]
+        [[on_failure]]
+        id = "notify"
+        kind = "command"
+        shell = "echo notify >> {l}"
+        "#,
+        l = log.display(),
+        g = gate.display()
+    ));
+    assert_eq!(plan(&rb, &no_params()).unwrap().on_failure.len(), 1);
+    let failed = engine.start(&rb, &no_params(), None).await.unwrap();
+    assert_eq!(failed.run.status, RunStatus::Failed);
+    assert_eq!(failed.run.current_step, 1, "stopped at the failed step");
+    assert_eq!(lines(&log), ["first", "notify"]);
+    let again = engine
+        .retry(&failed.run.id, &rb, "ops", None)
+        .await
+        .unwrap();
+    assert_eq!(again.run.status, RunStatus::Failed);
+    assert_eq!(
+        lines(&log),
+        ["first", "notify", "notify"],
+        "a new failure runs the path again"
+    );
+    std::fs::write(&gate, "").unwrap();
+    let done = engine
+        .retry(&failed.run.id, &rb, "ops", None)
+        .await
+        .unwrap();
+    assert_eq!(done.run.status, RunStatus::Succeeded);
+    assert_eq!(lines(&log), ["first", "notify", "notify"]);
+    let kinds = kinds(&engine, &failed.run.id).await;
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "failure_path_started")
+            .count(),
+        2
+    );
+}
