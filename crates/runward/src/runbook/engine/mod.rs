@@ -47,9 +47,11 @@
 mod backoff;
 mod custom;
 mod driver;
+mod events;
 mod lease;
 
 pub use custom::{CustomSteps, Step, step_fn};
+pub use events::RunEvents;
 
 use super::{ParamType, Runbook, plan};
 use crate::health::Registry;
