@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 
 /// Everything an engine is built from except its custom steps.
 #[derive(Clone)]
@@ -184,16 +183,6 @@ fn deliver(callback: Callback, events: mpsc::Receiver<Event>) {
     }
 }
 
-/// Sends the run's events after `last` from the store, in order.
-async fn catch_up(store: &Arc<dyn Store>, id: &RunId, last: &mut u64, tx: &mpsc::Sender<Event>) {
-    if let Ok(events) = store.list_events(id, *last).await {
-        for event in events {
-            *last = event.seq;
-            let _ = tx.send(event);
-        }
-    }
-}
-
 /// Runs `fut` (a call that drives run `id`) while `callback` receives each event appended to
 /// the run from now on, in order, on a dedicated blocking thread. Returns once `fut` is done
 /// and every event has been delivered.
@@ -209,25 +198,18 @@ where
     let Some(callback) = callback else {
         return fut.await;
     };
-    let mut events = engine.subscribe();
-    let store = engine.store().clone();
-    let mut last = store.list_events(id, 0).await?.last().map_or(0, |e| e.seq);
+    let mut events = engine.follow(id, None).await?;
     let (tx, rx) = mpsc::channel::<Event>();
     let dispatcher = tokio::task::spawn_blocking(move || deliver(callback, rx));
     let result = {
         let forward = async {
             loop {
-                match events.recv().await {
-                    Ok(event) if event.run_id == *id && event.seq == last + 1 => {
-                        last = event.seq;
+                match events.next().await {
+                    Ok(event) => {
                         let _ = tx.send(event);
                     }
-                    Ok(event) if event.run_id == *id && event.seq > last => {
-                        catch_up(&store, id, &mut last, &tx).await;
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => catch_up(&store, id, &mut last, &tx).await,
-                    Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    // The store could not be read; the tail is read again below.
+                    Err(_) => std::future::pending::<()>().await,
                 }
             }
         };
@@ -239,8 +221,12 @@ where
             _ = &mut forward => unreachable!("forwarding events never ends"),
         }
     };
-    // Whatever the broadcast missed is in the store.
-    catch_up(&store, id, &mut last, &tx).await;
+    // Whatever the broadcast has not delivered yet is in the store.
+    if let Ok(rest) = events.rest().await {
+        for event in rest {
+            let _ = tx.send(event);
+        }
+    }
     drop(tx);
     let _ = dispatcher.await;
     result
