@@ -20,14 +20,13 @@ use napi_derive::napi;
 use runward::config::Config;
 use runward::runbook::engine::{self as core, Resume, RunOutcome};
 use runward::runbook::exec::{StepContext, StepError, StepOutput};
-use runward::store::{Event, RunId, SqliteStore, Store};
+use runward::store::{Event, RunId, SqliteStore};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 
 /// Options of `Engine.open()`, besides its custom `steps`.
@@ -223,62 +222,29 @@ impl core::Step for JsStep {
     }
 }
 
-/// Delivers a run's events to an `onEvent` callback in `seq` order, each once, reading the
-/// store for any the broadcast missed (a lagging receiver, another process's writes).
-struct Delivery {
-    callback: EventFn,
-    store: Arc<dyn Store>,
-    run: RunId,
-    last: u64,
-}
-
-impl Delivery {
-    async fn deliver(&mut self, event: &Event) {
-        if event.seq <= self.last {
-            return;
-        }
-        if event.seq > self.last + 1 {
-            self.catch_up().await;
-            if event.seq <= self.last {
-                return;
-            }
-        }
-        self.send(event).await;
-    }
-
-    /// Delivers every stored event after the last one delivered.
-    async fn catch_up(&mut self) {
-        if let Ok(events) = self.store.list_events(&self.run, self.last).await {
-            for event in &events {
-                self.send(event).await;
-            }
-        }
-    }
-
-    /// Calls the callback with `event` and waits until it has returned.
-    async fn send(&mut self, event: &Event) {
-        self.last = event.seq;
-        let Ok(value) = serde_json::to_value(event) else {
-            return;
-        };
-        let (tx, rx) = oneshot::channel::<()>();
-        let status = self.callback.call_with_return_value(
-            value,
-            ThreadsafeFunctionCallMode::NonBlocking,
-            move |ret, _env| {
-                let _ = tx.send(());
-                // A throw is an uncaught exception, as in an event listener.
-                ret.map(|_| ())
-            },
-        );
-        if status == Status::Ok {
-            let _ = rx.await;
-        }
+/// Calls `callback` with `event` and waits until it has returned.
+async fn send(callback: &EventFn, event: &Event) {
+    let Ok(value) = serde_json::to_value(event) else {
+        return;
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let status = callback.call_with_return_value(
+        value,
+        ThreadsafeFunctionCallMode::NonBlocking,
+        move |ret, _env| {
+            let _ = tx.send(());
+            // A throw is an uncaught exception, as in an event listener.
+            ret.map(|_| ())
+        },
+    );
+    if status == Status::Ok {
+        let _ = rx.await;
     }
 }
 
 /// Runs `drive` (which drives run `run`) and, with a callback, delivers the run's events with
-/// `seq > after` to it as they are appended; all are delivered before this returns.
+/// `seq > after` (from now on without `after`) to it in order as they are appended; all are
+/// delivered before this returns.
 async fn with_events<F>(
     engine: &core::Engine,
     run: RunId,
@@ -292,37 +258,32 @@ where
     let Some(callback) = on_event else {
         return drive.await;
     };
-    let mut events = engine.subscribe();
-    let store = engine.store().clone();
-    let last = match after {
-        Some(seq) => seq,
-        None => store
-            .list_events(&run, 0)
-            .await?
-            .last()
-            .map_or(0, |e| e.seq),
-    };
-    let mut delivery = Delivery {
-        callback,
-        store,
-        run,
-        last,
-    };
+    let mut events = engine.follow(&run, after).await?;
     let (done_tx, mut done_rx) = oneshot::channel::<()>();
     let forward = async move {
+        let mut done = false;
         loop {
             tokio::select! {
                 biased;
-                received = events.recv() => match received {
-                    Ok(event) if event.run_id == delivery.run => delivery.deliver(&event).await,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => delivery.catch_up().await,
-                    Err(RecvError::Closed) => break,
+                next = events.next() => match next {
+                    Ok(event) => send(&callback, &event).await,
+                    // The store could not be read; the tail is read again below.
+                    Err(_) => break,
                 },
-                _ = &mut done_rx => break,
+                _ = &mut done_rx => {
+                    done = true;
+                    break;
+                }
             }
         }
-        delivery.catch_up().await;
+        if !done {
+            let _ = done_rx.await;
+        }
+        if let Ok(rest) = events.rest().await {
+            for event in &rest {
+                send(&callback, event).await;
+            }
+        }
     };
     let drive = async move {
         let result = drive.await;
