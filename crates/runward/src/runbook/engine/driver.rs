@@ -621,7 +621,8 @@ impl Driver {
                         .await?;
                         let cancel = self.attempt_cancel(cancellable);
                         tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
+                            // Firing it ends its forwarding task.
+                            _ = tokio::time::sleep(delay) => cancel.cancel(),
                             _ = cancel.cancelled() => {
                                 self.lease_check()?;
                                 return Ok(StepEnd::Cancelled);
