@@ -63,7 +63,8 @@ async fn a_run_goes_queued_running_succeeded_with_intact_evidence() {
         .await
         .unwrap();
     assert_eq!(outcome.run.status, RunStatus::Succeeded);
-    assert!(outcome.run.lease.is_none() || outcome.run.status.is_closed());
+    assert_eq!(outcome.run.started_by.as_deref(), Some("alice"));
+    assert_eq!(outcome.run.current_step, 1, "the run's position followed its steps");
     let details = engine.store().run_details(&outcome.run.id).await.unwrap();
     assert_eq!(details.attempts.len(), 2);
     let greet = &details.attempts[0];
