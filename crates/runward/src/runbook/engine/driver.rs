@@ -294,7 +294,10 @@ impl Driver {
             }
             // A run orphaned during its failure path finishes that path, then fails.
             let failure_base = self.runbook.steps.len() + self.runbook.on_cancel.len();
-            if previous == RunStatus::Orphaned && self.run.current_step as usize >= failure_base {
+            // Decided by position: the process may have died without a sweep marking it orphaned.
+            if self.run.current_step as usize >= failure_base
+                && !self.runbook.failure_path.is_empty()
+            {
                 let started = events.iter().rfind(|e| e.kind == "failure_path_started");
                 let error = started
                     .and_then(|e| e.data["error"].as_str())
@@ -482,6 +485,22 @@ impl Driver {
                     | AttemptStatus::Compensating
                     | AttemptStatus::Compensated
                     | AttemptStatus::CompensationFailed => return Ok(StepEnd::Done),
+                    AttemptStatus::Intent | AttemptStatus::OutcomeUnknown
+                        if matches!(step.kind, StepKind::Approval(_)) =>
+                    {
+                        // An approval's attempt stays open while the run waits: only approve
+                        // or deny decide it, never a skip or an outcome_unknown policy.
+                        if decision == Some(Decision::Skip) {
+                            return Err(Error::new(
+                                ErrorKind::PolicyDenied,
+                                format!(
+                                    "step `{}` is an approval: it is decided by approve or deny, not skipped",
+                                    step.id
+                                ),
+                            ));
+                        }
+                        attempt = last.attempt;
+                    }
                     AttemptStatus::Intent | AttemptStatus::OutcomeUnknown => match decision {
                         Some(Decision::Skip) => {
                             return self.skip_attempt(index, step, last.attempt).await;
@@ -761,8 +780,10 @@ impl Driver {
     }
 
     fn context(&self, step: &StepDef, attempt: u32, key: &str, cancel: Cancel) -> StepContext {
-        let mut ctx = StepContext::new(self.run.id.to_string(), step.id.clone(), attempt)
-            .with_secrets(self.secrets.clone());
+        let mut ctx = StepContext::new(self.run.id.to_string(), step.id.clone(), attempt);
+        // The run's redactor is built once per drive, not per attempt.
+        ctx.redactor = self.redactor.clone();
+        ctx.secret_env = self.secrets.clone();
         ctx.idempotency_key = key.to_owned();
         if let Some(timeout) = step.policy.timeout {
             ctx.deadline = Some(Instant::now() + timeout);

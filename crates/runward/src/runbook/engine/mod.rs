@@ -401,6 +401,18 @@ impl Engine {
                 ),
             ));
         }
+        let at_approval = runbook
+            .steps
+            .get(run.current_step as usize)
+            .is_some_and(|s| matches!(s.kind, super::StepKind::Approval(_)));
+        if decision == Decision::Skip && at_approval {
+            return Err(Error::new(
+                ErrorKind::PolicyDenied,
+                format!(
+                    "run {id} stopped at an approval step: approvals are decided by approve or deny, never skipped"
+                ),
+            ));
+        }
         let resume = Resume {
             override_definition: false,
             by: Some(who.to_owned()),

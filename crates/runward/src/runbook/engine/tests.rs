@@ -64,7 +64,10 @@ async fn a_run_goes_queued_running_succeeded_with_intact_evidence() {
         .unwrap();
     assert_eq!(outcome.run.status, RunStatus::Succeeded);
     assert_eq!(outcome.run.started_by.as_deref(), Some("alice"));
-    assert_eq!(outcome.run.current_step, 1, "the run's position followed its steps");
+    assert_eq!(
+        outcome.run.current_step, 1,
+        "the run's position followed its steps"
+    );
     let details = engine.store().run_details(&outcome.run.id).await.unwrap();
     assert_eq!(details.attempts.len(), 2);
     let greet = &details.attempts[0];
@@ -1100,4 +1103,97 @@ async fn the_failure_path_runs_on_each_failure_and_a_retry_resumes_the_failed_st
             .count(),
         2
     );
+}
+
+#[tokio::test]
+async fn an_approval_cannot_be_skipped_and_ignores_outcome_policies() {
+    let engine = engine().await;
+    let rb = approval_runbook("outcome_unknown = \"probe_first:api\"");
+    let waiting = engine
+        .start(&rb, &no_params(), Some("mallory"))
+        .await
+        .unwrap();
+    let id = waiting.run.id.clone();
+    let err = engine
+        .skip(&id, &rb, "mallory", "in a hurry")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyDenied);
+    let still = engine.store().get_run(&id).await.unwrap();
+    assert_eq!(
+        still.status,
+        RunStatus::WaitingApproval,
+        "a refused skip changes nothing"
+    );
+    // Resuming re-enters the approval instead of applying probe_first (no registry here).
+    let again = engine.resume(&id, &rb, Resume::default()).await.unwrap();
+    assert_eq!(again.run.status, RunStatus::WaitingApproval);
+    engine.approve(&id, "bob", None).await.unwrap();
+    let done = engine.resume(&id, &rb, Resume::default()).await.unwrap();
+    assert_eq!(done.run.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn a_crash_in_the_failure_path_resumed_without_a_sweep_still_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let engine = engine().await;
+    let rb = runbook(&format!(
+        r#"
+        [runbook]
+        name = "crash-in-path"
+        [[steps]]
+        id = "boom"
+        kind = "command"
+        argv = ["false"]
+        [[on_failure]]
+        id = "notify"
+        kind = "command"
+        outcome_unknown = "rerun"
+        shell = "echo notify >> {}"
+        "#,
+        log.display()
+    ));
+    // A process ran `boom`, started the failure path and died inside `notify`.
+    let store = engine.store();
+    let run = engine.create(&rb, &no_params(), None).await.unwrap();
+    let lease = store
+        .acquire_lease(&run.id, "dead", Duration::from_millis(50))
+        .await
+        .unwrap();
+    let e = lease.epoch;
+    store
+        .update_run(&run.id, e, RunUpdate::status(RunStatus::Running))
+        .await
+        .unwrap();
+    store.record_intent(&run.id, e, 0, "boom", 1).await.unwrap();
+    store
+        .record_result(&run.id, e, 0, 1, crate::store::StepResult::failed("exit 1"))
+        .await
+        .unwrap();
+    store
+        .append_event(
+            &run.id,
+            Some(e),
+            "failure_path_started",
+            json!({"error": "step `boom` failed", "step_index": 0, "stale": {}}),
+        )
+        .await
+        .unwrap();
+    store
+        .record_intent_logged(&run.id, e, 1, "notify", 1, "step_started", json!({}))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    // No sweep: the run still reads `running`.
+    let done = engine
+        .resume(&run.id, &rb, Resume::default())
+        .await
+        .unwrap();
+    assert_eq!(done.run.status, RunStatus::Failed);
+    assert_eq!(
+        done.run.current_step, 0,
+        "a retry starts at the failed step"
+    );
+    assert_eq!(lines(&log), ["notify"]);
 }
