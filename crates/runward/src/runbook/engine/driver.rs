@@ -16,8 +16,8 @@ use crate::runbook::{
 };
 use crate::secrets::{Redactor, SecretString};
 use crate::store::{
-    Approval, ApprovalStatus, AttemptStatus, NewApproval, Run, RunFilter, RunId, RunStatus,
-    RunUpdate, StepAttempt, StepResult,
+    Approval, ApprovalStatus, AttemptStatus, NewApproval, Run, RunId, RunStatus, RunUpdate,
+    StepAttempt, StepResult,
 };
 use crate::{Error, ErrorKind, Result};
 use serde_json::{Value, json};
@@ -1105,20 +1105,31 @@ impl Driver {
         let mut params = BTreeMap::new();
         for (name, template) in &step.params {
             match ctx.render(name, template) {
+                Ok(v) if ctx.redactor.contains_secret(&v) => {
+                    return Ok(Effect::Failed(StepError::invalid(format!(
+                        "parameter `{name}` of the sub-runbook would carry a secret value: declare it \
+                         `type = \"secret\"` in the child and pass the environment variable's name"
+                    ))));
+                }
                 Ok(v) => params.insert(name.clone(), Value::String(v)),
                 Err(e) => return Ok(Effect::Failed(e)),
             };
         }
         let store = self.store();
-        // A rerun after a crash finds the child this attempt already created.
-        let existing = store
-            .list_runs(&RunFilter {
-                runbook: Some(child.name.clone()),
-                ..RunFilter::default()
-            })
+        // A rerun after a crash finds the child this attempt created (by its idempotency key).
+        let created = store
+            .list_events(&self.run.id, 0)
             .await?
             .into_iter()
-            .find(|r| r.parent.as_ref() == Some(&self.run.id));
+            .rfind(|e| {
+                e.kind == "child_run_created"
+                    && e.data["key"].as_str() == Some(ctx.idempotency_key.as_str())
+            })
+            .and_then(|e| e.data["child"].as_str().map(RunId::from));
+        let existing = match created {
+            Some(id) => Some(store.get_run(&id).await?),
+            None => None,
+        };
         let child_run = match existing {
             Some(run) => run,
             None => match self
@@ -1134,7 +1145,7 @@ impl Driver {
                 Ok(run) => {
                     self.event(
                         "child_run_created",
-                        json!({"step": ctx.step_id, "child": run.id, "runbook": child.name}),
+                        json!({"step": ctx.step_id, "child": run.id, "runbook": child.name, "key": ctx.idempotency_key}),
                     )
                     .await?;
                     run

@@ -584,10 +584,25 @@ fn resolve_params(
     let mut stored = BTreeMap::new();
     for spec in &runbook.params {
         let value = if spec.ty == ParamType::Secret {
-            match given.get(&spec.name) {
+            let env = match given.get(&spec.name) {
                 Some(v) => v.clone(),
                 None => Value::String(spec.env.clone().unwrap_or_default()),
+            };
+            // Only the variable's name is stored: refuse anything that could be the value.
+            let is_name = env.as_str().is_some_and(|s| {
+                let mut chars = s.chars();
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if !is_name {
+                return Err(Error::invalid(format!(
+                    "secret parameter `{}` takes the name of an environment variable (letters, digits and `_`), not a value",
+                    spec.name
+                )));
             }
+            env
         } else {
             plan.params.get(&spec.name).cloned().unwrap_or(Value::Null)
         };

@@ -1197,3 +1197,49 @@ async fn a_crash_in_the_failure_path_resumed_without_a_sweep_still_fails() {
     );
     assert_eq!(lines(&log), ["notify"]);
 }
+
+#[tokio::test]
+async fn each_sub_runbook_step_has_its_own_child_and_secrets_stay_out_of_child_params() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::write(
+        dir.path().join("child.toml"),
+        format!(
+            "[runbook]\nname = \"child\"\n[params.word]\n[[steps]]\nid = \"say\"\nkind = \"command\"\nshell = \"echo {{{{ params.word }}}} >> {}\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let parent = dir.path().join("parent.toml");
+    std::fs::write(
+        &parent,
+        "[runbook]\nname = \"parent\"\n[[steps]]\nid = \"c1\"\nkind = \"runbook\"\npath = \"child.toml\"\nparams = { word = \"one\" }\n[[steps]]\nid = \"c2\"\nkind = \"runbook\"\npath = \"child.toml\"\nparams = { word = \"two\" }\n",
+    )
+    .unwrap();
+    let engine = engine().await;
+    let rb = Runbook::load(&parent).unwrap();
+    let outcome = engine.start(&rb, &no_params(), None).await.unwrap();
+    assert_eq!(outcome.run.status, RunStatus::Succeeded);
+    assert_eq!(lines(&log), ["one", "two"]);
+
+    // SAFETY: the variable name is unique to this test.
+    unsafe { std::env::set_var("RUNWARD_TEST_PARENT_TOKEN", "parent-1618033-secret") };
+    std::fs::write(
+        &parent,
+        "[runbook]\nname = \"leaky-parent\"\n[params.token]\ntype = \"secret\"\nenv = \"RUNWARD_TEST_PARENT_TOKEN\"\n[[steps]]\nid = \"c\"\nkind = \"runbook\"\npath = \"child.toml\"\nparams = { word = \"{{ params.token }}\" }\n",
+    )
+    .unwrap();
+    let rb = Runbook::load(&parent).unwrap();
+    let outcome = engine.start(&rb, &no_params(), None).await.unwrap();
+    assert_eq!(outcome.run.status, RunStatus::Failed);
+    assert!(outcome.run.error.unwrap().contains("secret"));
+    let all = engine.list(&RunFilter::default()).await.unwrap();
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("parent-1618033-secret"), "{text}");
+
+    let bad = engine
+        .create(&rb, &params(&[("token", "a value, not a name")]), None)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::InvalidInput);
+}
