@@ -286,7 +286,7 @@ impl Driver {
             ) || events.iter().any(|e| e.kind == "compensation_started");
             if compensating {
                 return self
-                    .compensate("resuming an interrupted compensation")
+                    .compensate("resuming an interrupted compensation", decision)
                     .await;
             }
             if self.signals.cancel_requested.is_cancelled() {
@@ -431,7 +431,7 @@ impl Driver {
                             )
                             .await?;
                             return self
-                                .compensate(&format!("step `{}` failed: {error}", step.id))
+                                .compensate(&format!("step `{}` failed: {error}", step.id), None)
                                 .await;
                         }
                         OnFailure::Abort => {
@@ -1214,7 +1214,7 @@ impl Driver {
     }
 
     /// Undoes every completed step in reverse, durably.
-    async fn compensate(&mut self, reason: &str) -> Result<Run> {
+    async fn compensate(&mut self, reason: &str, mut decision: Option<Decision>) -> Result<Run> {
         if self.run.status != RunStatus::Compensating {
             self.update(RunUpdate::status(RunStatus::Compensating))
                 .await?;
@@ -1252,6 +1252,58 @@ impl Driver {
                 _ => None,
             };
             let Some(undo) = undo else { continue };
+            let key = format!("{}:undo", last.idempotency_key);
+            if last.status == AttemptStatus::Compensating {
+                // The process died during this undo: its outcome is unknown.
+                let resolved = match (decision.take(), &undo.policy.outcome_unknown) {
+                    (Some(Decision::Skip), _) => Some(format!(
+                        "skipped by {}: {}",
+                        self.operator.0.as_deref().unwrap_or("an operator"),
+                        self.operator.1.as_deref().unwrap_or("no reason given")
+                    )),
+                    (Some(Decision::Retry), _) | (None, OutcomeUnknownPolicy::Rerun) => None,
+                    (None, OutcomeUnknownPolicy::ProbeFirst(check)) => {
+                        let check = check.clone();
+                        self.probe_passes(&check)
+                            .await?
+                            .then(|| format!("probe_first: `{check}` passes"))
+                    }
+                    (None, OutcomeUnknownPolicy::Ask) => {
+                        let why = format!(
+                            "the undo of step `{}` was interrupted, so its outcome is unknown; retry or skip it",
+                            step.id
+                        );
+                        self.event(
+                            "run_waiting",
+                            json!({"status": RunStatus::WaitingOperator, "reason": why}),
+                        )
+                        .await?;
+                        return self
+                            .update(RunUpdate::status(RunStatus::WaitingOperator).error(why))
+                            .await;
+                    }
+                };
+                if let Some(note) = resolved {
+                    let stored = self
+                        .store()
+                        .record_compensation(
+                            &self.run.id,
+                            self.epoch,
+                            index as u32,
+                            last.attempt,
+                            AttemptStatus::Compensated,
+                            Some(note.clone()),
+                        )
+                        .await?;
+                    self.remember(stored);
+                    self.event(
+                        "compensated",
+                        json!({"step": step.id, "attempt": last.attempt, "resolved": note}),
+                    )
+                    .await?;
+                    continue;
+                }
+            }
             let marked = self
                 .store()
                 .record_compensation(
@@ -1269,7 +1321,6 @@ impl Driver {
                 json!({"step": step.id, "attempt": last.attempt, "undo": undo.kind.name()}),
             )
             .await?;
-            let key = format!("{}:undo", last.idempotency_key);
             let mut error = None;
             for try_no in 1..=undo.policy.retries + 1 {
                 match self

@@ -957,8 +957,19 @@ async fn a_run_orphaned_while_compensating_finishes_its_compensation() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(engine.sweep().await.unwrap().orphaned.len(), 1);
-    let done = engine
+    // The undo was interrupted: a command's outcome is unknown, so an operator decides.
+    let waiting = engine
         .resume(&run.id, &rb, Resume::default())
+        .await
+        .unwrap();
+    assert_eq!(waiting.run.status, RunStatus::WaitingOperator);
+    assert!(waiting.run.error.unwrap().contains("undo of step `one`"));
+    assert!(
+        lines(&log).is_empty(),
+        "the undo is not rerun without a decision"
+    );
+    let done = engine
+        .retry(&run.id, &rb, "ops", Some("the refund did not happen"))
         .await
         .unwrap();
     assert_eq!(done.run.status, RunStatus::Compensated);
