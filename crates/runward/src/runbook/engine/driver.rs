@@ -1474,13 +1474,20 @@ impl Driver {
     /// Writes the end status, releasing the flags the run holds.
     async fn finish(&mut self, status: RunStatus, error: Option<String>) -> Result<Run> {
         self.lease_check()?;
-        let released = self
-            .store()
-            .clear_flags_owned_by(self.run.id.as_str())
-            .await?;
-        if !released.is_empty() {
-            self.event("flags_released", json!({"flags": released}))
+        // A run that may still be resumed (failed, compensation_failed) keeps its flags until
+        // their TTL lapses; a closed run gives them back.
+        if status.is_closed() {
+            // Prove the lease is still ours right before releasing: flags are owned by the
+            // run, not by this process, so a successor's flags would go too.
+            self.update(RunUpdate::default()).await?;
+            let released = self
+                .store()
+                .clear_flags_owned_by(self.run.id.as_str())
                 .await?;
+            if !released.is_empty() {
+                self.event("flags_released", json!({"flags": released}))
+                    .await?;
+            }
         }
         let mut update = RunUpdate::status(status);
         update.error = Some(error);

@@ -594,7 +594,7 @@ async fn flag_requirements_are_checked_before_anything_is_created() {
 }
 
 #[tokio::test]
-async fn flags_set_by_a_run_are_released_when_it_ends_and_lockdown_is_refused() {
+async fn a_run_keeps_its_flags_until_it_closes_and_lockdown_is_refused() {
     let engine = engine().await;
     let rb = runbook(
         r#"
@@ -617,6 +617,23 @@ async fn flags_set_by_a_run_are_released_when_it_ends_and_lockdown_is_refused() 
     assert_eq!(outcome.run.status, RunStatus::Failed);
     assert!(outcome.run.error.unwrap().contains("unlock code"));
     assert!(engine.store().get_flag("lockdown").await.unwrap().is_none());
+    // A failed run may be resumed: it keeps its flags until their TTL lapses.
+    let held = engine
+        .store()
+        .get_flag("restarting")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.owner, outcome.run.id.as_str());
+    let kinds = kinds(&engine, &outcome.run.id).await;
+    assert!(kinds.contains(&"flag_set".to_owned()));
+    assert!(!kinds.contains(&"flags_released".to_owned()));
+    // Cancelling closes it and gives the flag back.
+    let cancelled = engine
+        .cancel(&outcome.run.id, &rb, "ops", None)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.run.status, RunStatus::Cancelled);
     assert!(
         engine
             .store()
@@ -625,9 +642,6 @@ async fn flags_set_by_a_run_are_released_when_it_ends_and_lockdown_is_refused() 
             .unwrap()
             .is_none()
     );
-    let kinds = kinds(&engine, &outcome.run.id).await;
-    assert!(kinds.contains(&"flag_set".to_owned()));
-    assert!(kinds.contains(&"flags_released".to_owned()));
 }
 
 #[tokio::test]
