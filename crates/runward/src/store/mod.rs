@@ -137,9 +137,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<StepAttempt>;
 
     /// [`Store::record_intent`], [`Store::append_event`] and moving the run's `current_step`
-    /// to `step_index`, fenced by the same `epoch`, in ONE transaction: all happen or none.
-    /// When `data` is a JSON object, the attempt's `idempotency_key` is added to it. The
-    /// default implementation makes the calls in turn; backends override it to save commits.
+    /// to `step_index`, fenced by the same `epoch`. When `data` is a JSON object, the
+    /// attempt's `idempotency_key` is added to it. [`SqliteStore`] does all of it in one
+    /// transaction; the default implementation makes the calls in turn, so a crash between
+    /// them can leave the intent without its event: backends override it.
     #[allow(clippy::too_many_arguments)]
     async fn record_intent_logged(
         &self,
@@ -167,9 +168,9 @@ pub trait Store: Send + Sync + 'static {
         Ok((stored, event))
     }
 
-    /// [`Store::record_result`] and [`Store::append_event`] (fenced by the same `epoch`) in
-    /// ONE transaction: both happen or neither. The default implementation makes the two
-    /// calls in turn; backends override it.
+    /// [`Store::record_result`] and [`Store::append_event`], fenced by the same `epoch`.
+    /// [`SqliteStore`] does both in one transaction; the default implementation makes the
+    /// calls in turn (see [`Store::record_intent_logged`]).
     #[allow(clippy::too_many_arguments)]
     async fn record_result_logged(
         &self,
@@ -328,9 +329,9 @@ pub trait Store: Send + Sync + 'static {
     /// The ledger row of `schedule` with the latest due time.
     async fn last_fire(&self, schedule: &str) -> Result<Option<Fire>>;
 
-    /// The ledger row with the latest due time of every schedule that has one, by schedule
-    /// name, read as one snapshot (a scheduler's first tick reads them all at once). The
-    /// default implementation calls [`Store::last_fire`] per stored schedule.
+    /// The ledger row with the latest due time of every stored schedule that has one, by
+    /// schedule name, read as one snapshot (a scheduler's first tick reads them all at once).
+    /// The default implementation calls [`Store::last_fire`] per stored schedule.
     async fn last_fires(&self) -> Result<std::collections::HashMap<String, Fire>> {
         let mut out = std::collections::HashMap::new();
         for record in self.list_schedules().await? {

@@ -1451,11 +1451,14 @@ impl Store for SqliteStore {
 
     async fn last_fires(&self) -> Result<std::collections::HashMap<String, Fire>> {
         self.read(move |tx, _| {
-            // The primary key (schedule, due_at) serves both the grouping and the maximum.
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {FIRE_COLS} FROM schedule_fires f
-                 WHERE due_at = (SELECT MAX(due_at) FROM schedule_fires WHERE schedule = f.schedule)"
-            ))?;
+            // One primary-key lookup (schedule, due_at) per stored schedule: the cost follows the
+            // number of schedules, not the size of the ledger.
+            let mut stmt = tx.prepare(
+                "SELECT f.schedule, f.due_at, f.status, f.run_id, f.reason, f.recorded_at
+                 FROM schedules s
+                 JOIN schedule_fires f ON f.schedule = s.name
+                  AND f.due_at = (SELECT MAX(due_at) FROM schedule_fires WHERE schedule = s.name)",
+            )?;
             let rows = stmt.query_map([], fire_from_row)?;
             let mut out = std::collections::HashMap::new();
             for fire in rows {
