@@ -53,8 +53,11 @@ pub(super) async fn drive(
     }
     let hash = runbook.definition_hash();
     // A definition accepted by an earlier override stays accepted for this run.
+    // Read once per drive: the definition check here, the markers `go` looks for, and the
+    // keeper's starting point all come from this one read.
+    let events = store.list_events(&id, 0).await?;
     let accepted = hash == run.definition_hash
-        || store.list_events(&id, 0).await?.iter().any(|e| {
+        || events.iter().any(|e| {
             e.kind == "run_resumed"
                 && e.data["definition_overridden"].as_str() == Some(hash.as_str())
         });
@@ -91,6 +94,7 @@ pub(super) async fn drive(
         store.clone(),
         id.clone(),
         KeeperConfig {
+            after_seq: events.last().map_or(0, |e| e.seq),
             owner: engine.inner.owner.clone(),
             epoch: lease.epoch,
             ttl: engine.inner.lease_ttl,
@@ -115,7 +119,7 @@ pub(super) async fn drive(
         flag_ttls,
         operator: (None, None),
     };
-    let result = driver.go(resume, decision).await;
+    let result = driver.go(resume, decision, events).await;
     keeper.stop().await;
     let run = match result {
         Ok(run) => run,
@@ -185,7 +189,12 @@ enum Effect {
 }
 
 impl Driver {
-    async fn go(&mut self, resume: Resume, decision: Option<Decision>) -> Result<Run> {
+    async fn go(
+        &mut self,
+        resume: Resume,
+        decision: Option<Decision>,
+        events: Vec<crate::store::Event>,
+    ) -> Result<Run> {
         let store = self.engine.inner.store.clone();
         let id = self.run.id.clone();
         self.operator = (resume.by.clone(), resume.reason.clone());
@@ -221,7 +230,6 @@ impl Driver {
             .await?;
         }
         self.attempts = store.list_attempts(&id).await?;
-        let events = store.list_events(&id, 0).await?;
         if events.iter().any(|e| e.kind == CANCEL_REQUESTED) {
             self.signals.cancel_requested.cancel();
         }

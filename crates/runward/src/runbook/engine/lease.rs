@@ -30,6 +30,8 @@ pub(crate) struct LeaseKeeper {
 }
 
 pub(crate) struct KeeperConfig {
+    /// The last event the driver has already read; cancel requests after it are watched.
+    pub after_seq: u64,
     pub owner: String,
     pub epoch: u64,
     pub ttl: Duration,
@@ -73,11 +75,11 @@ async fn keep(
     signals: Signals,
     stop: Cancel,
 ) {
-    let mut seen_seq = 0u64;
+    let mut seen_seq = config.after_seq;
     let mut since_renew = Duration::ZERO;
     let tick = config.poll_every.min(config.renew_every);
     loop {
-        // Cancel requests made before this process took the lease count too.
+        // Cancel requests made after the driver's read, also while it took the lease.
         match store.list_events(&run, seen_seq).await {
             Ok(events) => {
                 for event in events {
