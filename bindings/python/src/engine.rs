@@ -139,12 +139,7 @@ async fn open_engine(
         registry = Some(config.registry()?);
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
-    let owner = owner.unwrap_or_else(|| {
-        engine::Engine::builder(store.clone())
-            .build()
-            .owner()
-            .to_owned()
-    });
+    let owner = owner.unwrap_or_else(engine::default_owner);
     let setup = Setup {
         store,
         owner,

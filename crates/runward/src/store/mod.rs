@@ -38,6 +38,18 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::time::Duration;
 
+/// `data` with the attempt's idempotency key added, when it is a JSON object: the event
+/// [`Store::record_intent_logged`] appends.
+pub(crate) fn with_idempotency_key(mut data: Value, attempt: &StepAttempt) -> Value {
+    if let Value::Object(map) = &mut data {
+        map.insert(
+            "idempotency_key".into(),
+            Value::String(attempt.idempotency_key.clone()),
+        );
+    }
+    data
+}
+
 /// Durable state for runbooks, shared by any number of processes.
 ///
 /// # Contracts every implementation keeps

@@ -178,7 +178,9 @@ impl EngineBuilder {
     }
 }
 
-fn default_owner() -> String {
+/// A lease owner name unique to this engine: `<host>:<pid>:<random>`, the default of
+/// [`EngineBuilder::owner`].
+pub fn default_owner() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

@@ -1007,13 +1007,7 @@ impl Store for SqliteStore {
                 "UPDATE runs SET current_step = ?2, updated_at = ?3 WHERE id = ?1",
                 params![run.as_str(), step_index, now.as_millis()],
             )?;
-            let mut data = data.clone();
-            if let Value::Object(map) = &mut data {
-                map.insert(
-                    "idempotency_key".into(),
-                    Value::String(stored.idempotency_key.clone()),
-                );
-            }
+            let data = super::with_idempotency_key(data.clone(), &stored);
             let text = chain::canonical_json(&data);
             let event = append_tx(tx, now, &run, Some(epoch), &kind, &data, &text)?;
             Ok((stored, event))
