@@ -57,58 +57,67 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<i32> {
     finish(outcome, args.json)
 }
 
+/// Loads run `run`'s runbook (`file`, else the one it started from), then drives the run with
+/// `act` while showing its progress, and prints the outcome.
+async fn operate<F, Fut>(
+    config: &Config,
+    run: &str,
+    file: Option<&Path>,
+    json: bool,
+    act: F,
+) -> Result<i32>
+where
+    F: FnOnce(Engine, RunId, Runbook) -> Fut,
+    Fut: Future<Output = runward::Result<RunOutcome>>,
+{
+    let engine = engine(config).await?;
+    let id = RunId::from(run);
+    let runbook = match runbook_of(&engine, &id, file).await {
+        Ok(runbook) => runbook,
+        Err(e) => return refused(e, json),
+    };
+    let mut events = engine.subscribe();
+    let outcome = with_progress(&mut events, &id, act(engine.clone(), id.clone(), runbook)).await;
+    finish(outcome, json)
+}
+
 /// `runward runbook resume`.
 pub(crate) async fn resume(config: &Config, args: ResumeArgs) -> Result<i32> {
-    let engine = engine(config).await?;
-    let id = RunId::from(args.run.as_str());
-    let runbook = match runbook_of(&engine, &id, args.file.as_deref()).await {
-        Ok(runbook) => runbook,
-        Err(e) => return refused(e, args.json),
-    };
     let resume = Resume {
         override_definition: args.override_definition,
         by: args.who,
         reason: args.reason,
     };
-    let mut events = engine.subscribe();
-    let outcome = with_progress(&mut events, &id, engine.resume(&id, &runbook, resume)).await;
-    finish(outcome, args.json)
+    operate(
+        config,
+        &args.run,
+        args.file.as_deref(),
+        args.json,
+        |engine, id, runbook| async move { engine.resume(&id, &runbook, resume).await },
+    )
+    .await
 }
 
 /// `runward runbook retry`.
 pub(crate) async fn retry(config: &Config, args: RetryArgs) -> Result<i32> {
-    let engine = engine(config).await?;
-    let id = RunId::from(args.run.as_str());
-    let runbook = match runbook_of(&engine, &id, args.file.as_deref()).await {
-        Ok(runbook) => runbook,
-        Err(e) => return refused(e, args.json),
-    };
-    let mut events = engine.subscribe();
-    let outcome = with_progress(
-        &mut events,
-        &id,
-        engine.retry(&id, &runbook, &args.who, args.reason.as_deref()),
-    )
-    .await;
-    finish(outcome, args.json)
+    let (who, reason) = (args.who, args.reason);
+    operate(config, &args.run, args.file.as_deref(), args.json, |engine, id, runbook| async move {
+        engine.retry(&id, &runbook, &who, reason.as_deref()).await
+    })
+    .await
 }
 
 /// `runward runbook skip`.
 pub(crate) async fn skip(config: &Config, args: SkipArgs) -> Result<i32> {
-    let engine = engine(config).await?;
-    let id = RunId::from(args.run.as_str());
-    let runbook = match runbook_of(&engine, &id, args.file.as_deref()).await {
-        Ok(runbook) => runbook,
-        Err(e) => return refused(e, args.json),
-    };
-    let mut events = engine.subscribe();
-    let outcome = with_progress(
-        &mut events,
-        &id,
-        engine.skip(&id, &runbook, &args.who, &args.reason),
+    let (who, reason) = (args.who, args.reason);
+    operate(
+        config,
+        &args.run,
+        args.file.as_deref(),
+        args.json,
+        |engine, id, runbook| async move { engine.skip(&id, &runbook, &who, &reason).await },
     )
-    .await;
-    finish(outcome, args.json)
+    .await
 }
 
 /// `runward runbook approve` (`deny` when `approve` is false).
