@@ -276,9 +276,9 @@ async fn a_failing_undo_leaves_compensation_failed_and_resume_finishes_it() {
     assert_eq!(outcome.run.status, RunStatus::Compensated);
 }
 
-/// Leaves step 0 of a new run with an intent and no result, as a process killed during the
-/// effect would, and returns the run once the sweeper has orphaned it.
-async fn crashed_run(engine: &Engine, rb: &Runbook) -> Run {
+/// Creates a run of `rb` and starts it as a process that is about to die would: `running`
+/// under a lease that lapses after 50 ms. Returns the run and that lease's epoch.
+async fn run_of_a_dying_process(engine: &Engine, rb: &Runbook) -> (Run, u64) {
     let store = engine.store();
     let run = engine
         .create(rb, &no_params(), Some("alice"))
@@ -292,8 +292,16 @@ async fn crashed_run(engine: &Engine, rb: &Runbook) -> Run {
         .update_run(&run.id, lease.epoch, RunUpdate::status(RunStatus::Running))
         .await
         .unwrap();
+    (run, lease.epoch)
+}
+
+/// Leaves step 0 of a new run with an intent and no result, as a process killed during the
+/// effect would, and returns the run once the sweeper has orphaned it.
+async fn crashed_run(engine: &Engine, rb: &Runbook) -> Run {
+    let store = engine.store();
+    let (run, epoch) = run_of_a_dying_process(engine, rb).await;
     store
-        .record_intent(&run.id, lease.epoch, 0, &rb.steps[0].id, 1)
+        .record_intent(&run.id, epoch, 0, &rb.steps[0].id, 1)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
@@ -931,16 +939,7 @@ async fn a_run_orphaned_while_compensating_finishes_its_compensation() {
     ));
     // A process did step one, then step two failed and it died while undoing step one.
     let store = engine.store();
-    let run = engine.create(&rb, &no_params(), None).await.unwrap();
-    let lease = store
-        .acquire_lease(&run.id, "dead", Duration::from_millis(50))
-        .await
-        .unwrap();
-    let e = lease.epoch;
-    store
-        .update_run(&run.id, e, RunUpdate::status(RunStatus::Running))
-        .await
-        .unwrap();
+    let (run, e) = run_of_a_dying_process(&engine, &rb).await;
     store.record_intent(&run.id, e, 0, "one", 1).await.unwrap();
     store
         .record_result(
@@ -1181,16 +1180,7 @@ async fn a_crash_in_the_failure_path_resumed_without_a_sweep_still_fails() {
     ));
     // A process ran `boom`, started the failure path and died inside `notify`.
     let store = engine.store();
-    let run = engine.create(&rb, &no_params(), None).await.unwrap();
-    let lease = store
-        .acquire_lease(&run.id, "dead", Duration::from_millis(50))
-        .await
-        .unwrap();
-    let e = lease.epoch;
-    store
-        .update_run(&run.id, e, RunUpdate::status(RunStatus::Running))
-        .await
-        .unwrap();
+    let (run, e) = run_of_a_dying_process(&engine, &rb).await;
     store.record_intent(&run.id, e, 0, "boom", 1).await.unwrap();
     store
         .record_result(&run.id, e, 0, 1, crate::store::StepResult::failed("exit 1"))
