@@ -37,11 +37,9 @@ description = "runward on embedded defaults (no runward.toml found)"
 
 [[checks]]
 name = "state-dir"
-kind = "path"
+kind = "state"
 path = ".runward"
-create = true
 probes = ["startup", "readiness", "liveness"]
-remediation = "run `runward doctor --fix` to create the state directory"
 
 [[checks]]
 name = "state-disk"
@@ -436,6 +434,16 @@ impl Config {
             )
         })?;
         crate::store::SqliteStore::open(self.state_db_path()).await
+    }
+
+    /// Opens the state store for commands that only read: when no state database exists
+    /// yet, an empty in-memory store stands for it, so reading creates nothing on disk.
+    pub async fn open_store_for_reading(&self) -> Result<crate::store::SqliteStore> {
+        if self.state_db_path().exists() {
+            self.open_store().await
+        } else {
+            crate::store::SqliteStore::open_in_memory().await
+        }
     }
 
     /// The bearer token that unlocks details, read from `server.token_env`.

@@ -2,6 +2,7 @@
 //! JSON, behind a bearer token. Routes live under `/admin/`; without a token they are not
 //! mounted at all (404).
 
+use crate::output::errln;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -54,7 +55,7 @@ impl Drivers {
             let result = this.engine.resume(&id, &runbook, resume).await;
             this.driving.lock().expect("driving set").remove(&id);
             match result {
-                Ok(outcome) => eprintln!(
+                Ok(outcome) => errln!(
                     "runward: run {id} ({}) is {}{}",
                     outcome.run.runbook,
                     outcome.run.status,
@@ -64,7 +65,7 @@ impl Drivers {
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default()
                 ),
-                Err(e) => eprintln!("runward: run {id}: {e}"),
+                Err(e) => errln!("runward: run {id}: {e}"),
             }
         });
         true

@@ -1,6 +1,7 @@
 //! `runward doctor`: run every check, explain failures, optionally fix them.
 
 use crate::cli::DoctorArgs;
+use crate::output::{out, outln};
 use anyhow::Result;
 use runward::config::Config;
 use runward::health::doctor::{doctor, doctor_text};
@@ -9,9 +10,9 @@ pub(crate) async fn run(config: &Config, args: DoctorArgs) -> Result<i32> {
     let registry = config.registry()?;
     let report = doctor(&registry, args.fix).await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", doctor_text(&report));
+        out!("{}", doctor_text(&report));
     }
     Ok(report.exit_code)
 }

@@ -4,6 +4,7 @@
 //! lockdown to end), 2 bad input.
 
 use crate::cli::{FlagClearArgs, FlagCommand, FlagListArgs, FlagSetArgs, LockdownArgs, UnlockArgs};
+use crate::output::{errln, outln};
 use anyhow::Result;
 use runward::config::Config;
 use runward::flags::{Flags, LOCKDOWN};
@@ -46,7 +47,7 @@ async fn set(config: &Config, args: FlagSetArgs) -> Result<i32> {
             if args.json {
                 print_json(&serde_json::to_value(&flag)?)?;
             } else {
-                println!("set {}", describe(&flag));
+                outln!("set {}", describe(&flag));
             }
             Ok(0)
         }
@@ -70,9 +71,9 @@ async fn clear(config: &Config, args: FlagClearArgs) -> Result<i32> {
             if args.json {
                 print_json(&json!({ "name": args.name, "cleared": cleared }))?;
             } else if cleared {
-                println!("cleared flag `{}`", args.name);
+                outln!("cleared flag `{}`", args.name);
             } else {
-                println!("flag `{}` was not set; nothing to clear", args.name);
+                outln!("flag `{}` was not set; nothing to clear", args.name);
             }
             Ok(0)
         }
@@ -81,13 +82,15 @@ async fn clear(config: &Config, args: FlagClearArgs) -> Result<i32> {
 }
 
 async fn list(config: &Config, args: FlagListArgs) -> Result<i32> {
-    let flags = open(config).await?.list().await?;
+    let flags = Flags::new(Arc::new(config.open_store_for_reading().await?))
+        .list()
+        .await?;
     if args.json {
         print_json(&serde_json::to_value(&flags)?)?;
         return Ok(0);
     }
     if flags.is_empty() {
-        println!("no flags are set");
+        outln!("no flags are set");
         return Ok(0);
     }
     let rows: Vec<[String; 4]> = flags
@@ -115,7 +118,7 @@ async fn list(config: &Config, args: FlagListArgs) -> Result<i32> {
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect::<Vec<_>>()
             .join("  ");
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end());
     }
     Ok(0)
 }
@@ -138,12 +141,12 @@ pub(crate) async fn lockdown(config: &Config, args: LockdownArgs) -> Result<i32>
             "code_generation": lockdown.code_record.generation,
         }))?;
     } else {
-        println!("{}", describe(&lockdown.flag));
-        println!(
+        outln!("{}", describe(&lockdown.flag));
+        outln!(
             "unlock code (shown only once, valid until {}): {code}",
             lockdown.code_record.expires_at
         );
-        println!("end it with: runward unlock {code}");
+        outln!("end it with: runward unlock {code}");
     }
     Ok(0)
 }
@@ -163,11 +166,11 @@ pub(crate) async fn unlock(config: &Config, args: UnlockArgs) -> Result<i32> {
                 "generation": issued.record.generation,
             }))?;
         } else {
-            println!(
+            outln!(
                 "new unlock code (shown only once, valid until {}): {code}",
                 issued.record.expires_at
             );
-            println!("the previous code no longer works");
+            outln!("the previous code no longer works");
         }
         return Ok(0);
     }
@@ -178,12 +181,12 @@ pub(crate) async fn unlock(config: &Config, args: UnlockArgs) -> Result<i32> {
                 print_json(&json!({ "unlocked": true, "flag": unlocked.flag }))?;
             } else {
                 match &unlocked.flag {
-                    Some(flag) => println!(
+                    Some(flag) => outln!(
                         "lockdown ended (it was held by {}{})",
                         flag.owner,
                         reason_suffix(flag)
                     ),
-                    None => println!("lockdown had already expired; its unlock code is cleared"),
+                    None => outln!("lockdown had already expired; its unlock code is cleared"),
                 }
             }
             Ok(0)
@@ -204,7 +207,7 @@ fn refuse(err: Error, json: bool) -> Result<i32> {
             "error": { "kind": err.kind().as_str(), "message": err.message() }
         }))?;
     }
-    eprintln!("error: {err}");
+    errln!("error: {err}");
     Ok(code)
 }
 
@@ -230,6 +233,6 @@ fn reason_suffix(flag: &Flag) -> String {
 }
 
 fn print_json(value: &Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -19,12 +19,10 @@ use runward::health::doctor::EXIT_BAD_CONFIG;
 pub(crate) fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "runward",
-                &mut std::io::stdout(),
-            );
+            // Rendered first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "runward", &mut script);
+            crate::output::write_stdout_bytes(&script)?;
             return Ok(0);
         }
         // Runbook planning needs neither the configuration nor a runtime.

@@ -2,6 +2,7 @@
 //! the engine, printing progress to standard error as events arrive.
 
 use crate::cli::{CancelArgs, DecideArgs, ResumeArgs, RetryArgs, RunArgs, SkipArgs, SweepArgs};
+use crate::output::{errln, outln};
 use anyhow::Result;
 use runward::config::Config;
 use runward::runbook::Runbook;
@@ -47,7 +48,7 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<i32> {
         Err(e) if is_refusal(&e) => return refuse(e, args.json, EXIT_BAD_INPUT),
         Err(e) => return Err(e.into()),
     };
-    eprintln!("run {} created ({})", run.id, runbook.name);
+    errln!("run {} created ({})", run.id, runbook.name);
     let outcome = with_progress(
         &mut events,
         &run.id,
@@ -145,9 +146,11 @@ pub(crate) async fn decide(config: &Config, args: DecideArgs, approve: bool) -> 
         Err(e) => return refused(e, args.json),
     };
     let verb = if approve { "approved" } else { "denied" };
-    eprintln!(
+    errln!(
         "{verb} request {} of run {id} as {} (request is now {})",
-        approval.id, args.who, approval.status
+        approval.id,
+        args.who,
+        approval.status
     );
     let resume = matches!(
         approval.status,
@@ -176,19 +179,20 @@ pub(crate) async fn decide(config: &Config, args: DecideArgs, approve: bool) -> 
         print_json(&json!({ "approval": approval, "outcome": outcome, "run": run }))?;
     } else {
         if approval.status == ApprovalStatus::Pending {
-            println!(
+            outln!(
                 "request {} has {} of {} approval(s); the run keeps waiting",
                 approval.id,
                 approval.approvals.len(),
                 approval.quorum
             );
         } else if outcome.is_none() {
-            println!(
+            outln!(
                 "request {} is {}; resume the run with `runward runbook resume {id}`",
-                approval.id, approval.status
+                approval.id,
+                approval.status
             );
         }
-        print_run(&run, outcome.as_ref().and_then(|o| o.approval.as_ref()));
+        print_run(&run, outcome.as_ref().and_then(|o| o.approval.as_ref()))?;
     }
     Ok(exit_for(run.status))
 }
@@ -216,9 +220,9 @@ pub(crate) async fn cancel(config: &Config, args: CancelArgs) -> Result<i32> {
         print_json(&serde_json::to_value(&outcome)?)?;
     } else {
         if outcome.run.status != RunStatus::Cancelled {
-            println!("cancel requested; the process driving the run acts on it within seconds");
+            outln!("cancel requested; the process driving the run acts on it within seconds");
         }
-        print_run(&outcome.run, None);
+        print_run(&outcome.run, None)?;
     }
     let cancelled_cleanly =
         outcome.run.status == RunStatus::Cancelled && outcome.run.error.is_none();
@@ -238,21 +242,25 @@ pub(crate) async fn sweep(config: &Config, args: SweepArgs) -> Result<i32> {
         print_json(&serde_json::to_value(&sweep)?)?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{} run(s) orphaned, {} approval(s) timed out",
         sweep.orphaned.len(),
         sweep.approvals_timed_out.len()
     );
     for run in &sweep.orphaned {
-        println!(
+        outln!(
             "orphaned   {}  {}  resume it with `runward runbook resume {}`",
-            run.id, run.runbook, run.id
+            run.id,
+            run.runbook,
+            run.id
         );
     }
     for approval in &sweep.approvals_timed_out {
-        println!(
+        outln!(
             "timed out  {}  run {}  expired {}",
-            approval.id, approval.run_id, approval.expires_at
+            approval.id,
+            approval.run_id,
+            approval.expires_at
         );
     }
     Ok(0)
@@ -289,7 +297,7 @@ async fn with_progress<T>(
             result = &mut work => break result,
             event = events.recv() => match event {
                 Ok(event) => progress(&event, run),
-                Err(RecvError::Lagged(n)) => eprintln!("({n} event(s) not shown: see `runward runbook show {run}`)"),
+                Err(RecvError::Lagged(n)) => errln!("({n} event(s) not shown: see `runward runbook show {run}`)"),
                 Err(RecvError::Closed) => break work.await,
             },
         }
@@ -298,7 +306,7 @@ async fn with_progress<T>(
         match events.try_recv() {
             Ok(event) => progress(&event, run),
             Err(TryRecvError::Lagged(n)) => {
-                eprintln!("({n} event(s) not shown: see `runward runbook show {run}`)");
+                errln!("({n} event(s) not shown: see `runward runbook show {run}`)");
             }
             Err(_) => break,
         }
@@ -309,9 +317,9 @@ async fn with_progress<T>(
 fn progress(event: &Event, run: &RunId) {
     let line = describe_event(event);
     if &event.run_id == run {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
-        eprintln!("[run {}] {line}", event.run_id);
+        errln!("[run {}] {line}", event.run_id);
     }
 }
 
@@ -436,23 +444,26 @@ fn finish(outcome: runward::Result<RunOutcome>, json: bool) -> Result<i32> {
     if json {
         print_json(&serde_json::to_value(&outcome)?)?;
     } else {
-        print_run(&outcome.run, outcome.approval.as_ref());
+        print_run(&outcome.run, outcome.approval.as_ref())?;
     }
     Ok(exit_for(outcome.run.status))
 }
 
-fn print_run(run: &runward::store::Run, approval: Option<&runward::store::Approval>) {
-    println!("run {} ({}): {}", run.id, run.runbook, run.status);
+fn print_run(
+    run: &runward::store::Run,
+    approval: Option<&runward::store::Approval>,
+) -> std::io::Result<()> {
+    outln!("run {} ({}): {}", run.id, run.runbook, run.status);
     if let Some(error) = &run.error {
         let label = if run.status.is_terminal() {
             "error"
         } else {
             "reason"
         };
-        println!("{label}: {error}");
+        outln!("{label}: {error}");
     }
     if let Some(approval) = approval {
-        println!(
+        outln!(
             "waiting for approval {}: {} of {} given{}, expires {}",
             approval.id,
             approval.approvals.len(),
@@ -464,16 +475,17 @@ fn print_run(run: &runward::store::Run, approval: Option<&runward::store::Approv
             },
             approval.expires_at
         );
-        println!(
+        outln!(
             "decide with: runward runbook approve {} --as WHO  (or deny)",
             run.id
         );
     } else if run.status == RunStatus::WaitingOperator {
-        println!(
+        outln!(
             "decide with: runward runbook retry {id}  or  runward runbook skip {id} --reason ...",
             id = run.id
         );
     }
+    Ok(())
 }
 
 /// 0 succeeded (or still in progress), 1 ended badly, 4 waits for a decision.
@@ -521,11 +533,11 @@ fn refuse(err: Error, json: bool, code: i32) -> Result<i32> {
             "error": { "kind": err.kind().as_str(), "message": err.message() }
         }))?;
     }
-    eprintln!("error: {err}");
+    errln!("error: {err}");
     Ok(code)
 }
 
 fn print_json(value: &Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -4,6 +4,7 @@ use super::run;
 use crate::cli::{
     EvidenceFormat, PlanArgs, RunExportArgs, RunListArgs, RunShowArgs, RunbookCommand,
 };
+use crate::output::{out, outln};
 use anyhow::Result;
 use runward::config::Config;
 use runward::runbook::{Evidence, Runbook};
@@ -17,21 +18,20 @@ pub(crate) fn plan(args: &PlanArgs) -> Result<i32> {
     let params = parse_params(&args.params)?;
     let plan = runward::runbook::plan(&runbook, &params)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        outln!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
-        print!("{}", plan.to_text());
+        out!("{}", plan.to_text());
     }
     Ok(0)
 }
 
 /// The run commands, over the state store.
 pub(crate) async fn runs(config: &Config, command: RunbookCommand) -> Result<i32> {
-    let store = config.open_store().await?;
     match command {
         RunbookCommand::Plan(args) => plan(&args),
-        RunbookCommand::List(args) => list(&store, args).await,
-        RunbookCommand::Show(args) => show(&store, args).await,
-        RunbookCommand::Export(args) => export(&store, args).await,
+        RunbookCommand::List(args) => list(&config.open_store_for_reading().await?, args).await,
+        RunbookCommand::Show(args) => show(&config.open_store_for_reading().await?, args).await,
+        RunbookCommand::Export(args) => export(&config.open_store_for_reading().await?, args).await,
         RunbookCommand::Run(args) => run::run(config, args).await,
         RunbookCommand::Resume(args) => run::resume(config, args).await,
         RunbookCommand::Retry(args) => run::retry(config, args).await,
@@ -58,19 +58,22 @@ async fn list(store: &dyn Store, args: RunListArgs) -> Result<i32> {
     };
     let runs = store.list_runs(&filter).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        outln!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(0);
     }
     if runs.is_empty() {
-        println!("no runs match");
+        outln!("no runs match");
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<38} {:<22} {:<20} {:<26} STARTED BY",
-        "RUN", "RUNBOOK", "STATUS", "UPDATED"
+        "RUN",
+        "RUNBOOK",
+        "STATUS",
+        "UPDATED"
     );
     for run in &runs {
-        println!(
+        outln!(
             "{:<38} {:<22} {:<20} {:<26} {}",
             run.id,
             run.runbook,
@@ -85,15 +88,15 @@ async fn list(store: &dyn Store, args: RunListArgs) -> Result<i32> {
 async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
     let details = store.run_details(&RunId::from(args.id.as_str())).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&details)?);
+        outln!("{}", serde_json::to_string_pretty(&details)?);
         return Ok(0);
     }
     let run = &details.run;
-    println!("run {} ({})", run.id, run.runbook);
-    println!("status: {}", run.status);
-    println!("created: {}  updated: {}", run.created_at, run.updated_at);
+    outln!("run {} ({})", run.id, run.runbook);
+    outln!("status: {}", run.status);
+    outln!("created: {}  updated: {}", run.created_at, run.updated_at);
     if let Some(by) = &run.started_by {
-        println!("started by: {by}");
+        outln!("started by: {by}");
     }
     if let Some(error) = &run.error {
         let label = if run.status.is_terminal() {
@@ -101,7 +104,7 @@ async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
         } else {
             "reason"
         };
-        println!("{label}: {error}");
+        outln!("{label}: {error}");
     }
     if run.status == RunStatus::WaitingApproval {
         let approvals = store.list_approvals(&run.id).await?;
@@ -111,7 +114,7 @@ async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
             .find(|a| matches!(a.status, ApprovalStatus::Pending | ApprovalStatus::Approved))
         {
             let given: Vec<&str> = a.approvals.iter().map(|v| v.who.as_str()).collect();
-            println!(
+            outln!(
                 "waiting for approval {} ({}): {} of {} given{}; expires {}",
                 a.id,
                 a.status,
@@ -125,16 +128,16 @@ async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
                 a.expires_at
             );
             if !a.approvers.is_empty() {
-                println!("approvers: {}", a.approvers.join(", "));
+                outln!("approvers: {}", a.approvers.join(", "));
             }
-            println!(
+            outln!(
                 "decide with: runward runbook approve {} --as WHO  (or deny)",
                 run.id
             );
         }
     }
     if details.attempts.is_empty() {
-        println!("no step has started");
+        outln!("no step has started");
     }
     for a in &details.attempts {
         let error = a
@@ -142,7 +145,7 @@ async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
             .as_deref()
             .map(|e| format!(": {e}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  step {} `{}` attempt {}: {}{error}",
             a.step_index + 1,
             a.step_id,
@@ -151,7 +154,7 @@ async fn show(store: &dyn Store, args: RunShowArgs) -> Result<i32> {
         );
     }
     for e in &details.events {
-        println!("  event {} {} {}", e.seq, e.at, e.kind);
+        outln!("  event {} {} {}", e.seq, e.at, e.kind);
     }
     Ok(0)
 }
@@ -165,7 +168,7 @@ async fn export(store: &dyn Store, args: RunExportArgs) -> Result<i32> {
     match args.output {
         Some(path) => std::fs::write(&path, text)
             .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     // A chain that does not verify is reported in the document and by the exit code.
     Ok(if evidence.chain.first_bad.is_none() {

@@ -1,6 +1,7 @@
 //! `runward schedule`: list schedules, tick once.
 
 use crate::cli::{ScheduleCommand, ScheduleListArgs, ScheduleTickArgs};
+use crate::output::{errln, outln};
 use anyhow::Result;
 use runward::config::Config;
 use runward::schedule::{Scheduler, parse_time};
@@ -8,7 +9,10 @@ use runward::store::{Store, Timestamp};
 use std::sync::Arc;
 
 pub(crate) async fn run(config: &Config, command: ScheduleCommand) -> Result<i32> {
-    let store: Arc<dyn Store> = Arc::new(config.open_store().await?);
+    let store: Arc<dyn Store> = match command {
+        ScheduleCommand::List(_) => Arc::new(config.open_store_for_reading().await?),
+        ScheduleCommand::Tick(_) => Arc::new(config.open_store().await?),
+    };
     let scheduler = Scheduler::new(store);
     match command {
         ScheduleCommand::List(args) => list(config, &scheduler, args).await,
@@ -20,11 +24,11 @@ async fn list(config: &Config, scheduler: &Scheduler, args: ScheduleListArgs) ->
     scheduler.sync(&config.schedules).await?;
     let statuses = scheduler.status(Timestamp::now()).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&statuses)?);
+        outln!("{}", serde_json::to_string_pretty(&statuses)?);
         return Ok(0);
     }
     if statuses.is_empty() {
-        println!("no schedules: add [[schedules]] entries to the configuration");
+        outln!("no schedules: add [[schedules]] entries to the configuration");
         return Ok(0);
     }
     let rows: Vec<[String; 5]> = statuses
@@ -57,17 +61,18 @@ async fn list(config: &Config, scheduler: &Scheduler, args: ScheduleListArgs) ->
                 .unwrap_or(0)
         })
         .collect();
-    let line = |cells: [&str; 5]| {
+    let line = |cells: [&str; 5]| -> std::io::Result<()> {
         let text: Vec<String> = cells
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", text.join("  ").trim_end());
+        outln!("{}", text.join("  ").trim_end());
+        Ok(())
     };
-    line(header);
+    line(header)?;
     for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]])?;
     }
     Ok(0)
 }
@@ -83,10 +88,10 @@ async fn tick(config: &Config, scheduler: &Scheduler, args: ScheduleTickArgs) ->
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         value["synced"] = serde_json::to_value(&synced)?;
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(code);
     }
-    println!(
+    outln!(
         "tick at {now}: {} schedules, {} claimed, {} already handled by another process, {} skipped, {} missed",
         report.schedules,
         report.claimed.len(),
@@ -95,19 +100,19 @@ async fn tick(config: &Config, scheduler: &Scheduler, args: ScheduleTickArgs) ->
         report.missed.len()
     );
     for d in &report.claimed {
-        println!("claimed  {}  {}  run {}", d.schedule, d.due_at, d.run_id);
+        outln!("claimed  {}  {}  run {}", d.schedule, d.due_at, d.run_id);
     }
     for l in &report.lost {
-        println!("other    {}  {}  {}", l.schedule, l.due_at, l.status);
+        outln!("other    {}  {}  {}", l.schedule, l.due_at, l.status);
     }
     for r in &report.skipped {
-        println!("skipped  {}  {}  {}", r.schedule, r.due_at, r.reason);
+        outln!("skipped  {}  {}  {}", r.schedule, r.due_at, r.reason);
     }
     for r in &report.missed {
-        println!("missed   {}  {}  {}", r.schedule, r.due_at, r.reason);
+        outln!("missed   {}  {}  {}", r.schedule, r.due_at, r.reason);
     }
     for e in &report.errors {
-        eprintln!("error: schedule `{}`: {}", e.schedule, e.message);
+        errln!("error: schedule `{}`: {}", e.schedule, e.message);
     }
     Ok(code)
 }

@@ -3,6 +3,7 @@
 
 use super::admin::{self, Drivers};
 use crate::cli::ServeArgs;
+use crate::output::errln;
 use anyhow::Result;
 use runward::config::Config;
 use runward::flags::{Flags, LockdownPolicy, LockdownTrigger, attach_lockdown};
@@ -22,7 +23,7 @@ use tokio::sync::oneshot;
 pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     let registry = config.registry()?;
     for warning in registry.warnings() {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
     let trigger = match config.lockdown.as_ref().and_then(|l| l.policy()) {
@@ -50,14 +51,14 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
                 config.base_dir.clone(),
                 token.trim().to_owned(),
             ));
-            eprintln!("runward: admin API on /admin/runs (bearer token from ${token_env})");
+            errln!("runward: admin API on /admin/runs (bearer token from ${token_env})");
         }
         None => {
-            eprintln!("runward: admin API off: set ${token_env} to a token to serve /admin/runs")
+            errln!("runward: admin API off: set ${token_env} to a token to serve /admin/runs")
         }
     }
     let server = HttpServer::bind(registry, &addr, app).await?;
-    eprintln!("runward: serving health on http://{}", server.addr);
+    errln!("runward: serving health on http://{}", server.addr);
     let mut tasks = vec![start_sweeper(engine.clone())];
     if !config.schedules.is_empty() {
         tasks.push(start_scheduler(config).await?);
@@ -65,7 +66,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     }
     wait_for_signal().await?;
     let drain = Duration::from_millis(config.server.drain_ms);
-    eprintln!(
+    errln!(
         "runward: shutting down: readiness fails now; exiting in {} ms",
         drain.as_millis()
     );
@@ -76,7 +77,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     if let Some(trigger) = trigger {
         trigger.stop();
     }
-    eprintln!("runward: stopped");
+    errln!("runward: stopped");
     Ok(0)
 }
 
@@ -136,19 +137,22 @@ fn start_sweeper(engine: Engine) -> tokio::task::JoinHandle<()> {
             match engine.sweep().await {
                 Ok(sweep) => {
                     for run in &sweep.orphaned {
-                        eprintln!(
+                        errln!(
                             "runward: run {} ({}) is orphaned: its driver stopped; resume it with `runward runbook resume {}`",
-                            run.id, run.runbook, run.id
+                            run.id,
+                            run.runbook,
+                            run.id
                         );
                     }
                     for approval in &sweep.approvals_timed_out {
-                        eprintln!(
+                        errln!(
                             "runward: approval {} of run {} timed out",
-                            approval.id, approval.run_id
+                            approval.id,
+                            approval.run_id
                         );
                     }
                 }
-                Err(err) => eprintln!("runward: sweep failed: {err}"),
+                Err(err) => errln!("runward: sweep failed: {err}"),
             }
         }
     })
@@ -170,7 +174,7 @@ fn start_dispatcher(config: &Config, drivers: Drivers) -> tokio::task::JoinHandl
             let queued = match engine.list(&RunFilter::statuses([RunStatus::Queued])).await {
                 Ok(runs) => runs,
                 Err(err) => {
-                    eprintln!("runward: cannot list queued runs: {err}");
+                    errln!("runward: cannot list queued runs: {err}");
                     continue;
                 }
             };
@@ -186,9 +190,10 @@ fn start_dispatcher(config: &Config, drivers: Drivers) -> tokio::task::JoinHandl
                     Ok(runbook) => {
                         drivers.spawn(run.id.clone(), runbook, Resume::default());
                     }
-                    Err(err) => eprintln!(
+                    Err(err) => errln!(
                         "runward: schedule `{}`: cannot load its runbook for run {}: {err}",
-                        fire.schedule, run.id
+                        fire.schedule,
+                        run.id
                     ),
                 }
             }
@@ -202,7 +207,7 @@ async fn start_scheduler(config: &Config) -> Result<tokio::task::JoinHandle<()>>
     let store = Arc::new(config.open_store().await?);
     let scheduler = Scheduler::new(store);
     scheduler.sync(&config.schedules).await?;
-    eprintln!("runward: ticking {} schedule(s)", config.schedules.len());
+    errln!("runward: ticking {} schedule(s)", config.schedules.len());
     Ok(tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -210,16 +215,18 @@ async fn start_scheduler(config: &Config) -> Result<tokio::task::JoinHandle<()>>
             match scheduler.tick(Timestamp::now()).await {
                 Ok(report) => {
                     for run in &report.claimed {
-                        eprintln!(
+                        errln!(
                             "runward: schedule `{}` queued run {} for {}",
-                            run.schedule, run.run_id, run.due_at
+                            run.schedule,
+                            run.run_id,
+                            run.due_at
                         );
                     }
                     for error in &report.errors {
-                        eprintln!("runward: schedule `{}`: {}", error.schedule, error.message);
+                        errln!("runward: schedule `{}`: {}", error.schedule, error.message);
                     }
                 }
-                Err(err) => eprintln!("runward: scheduler tick failed: {err}"),
+                Err(err) => errln!("runward: scheduler tick failed: {err}"),
             }
         }
     }))
@@ -236,7 +243,7 @@ async fn lockdown_trigger(
     let flags = Flags::new(Arc::new(store));
     let trigger = attach_lockdown(registry, flags, policy)?;
     trigger.on_lockdown(|event| {
-        eprintln!(
+        errln!(
             "runward: lockdown started after {} failed readiness evaluations (failing: {}); \
              get an unlock code with `runward unlock --rotate`",
             event.failures,

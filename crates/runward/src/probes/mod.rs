@@ -13,6 +13,7 @@ pub mod http;
 pub mod path;
 pub mod redis;
 pub mod sqlite;
+pub mod state;
 pub mod tcp;
 pub mod tls_expiry;
 
@@ -31,6 +32,7 @@ pub const KINDS: &[&str] = &[
     "redis",
     "disk",
     "path",
+    "state",
     "freshness",
     "tls",
     "command",
@@ -106,6 +108,7 @@ pub fn build(kind: &str, params: toml::Table, ctx: &BuildContext) -> Result<Buil
                 fixer,
             }
         }
+        "state" => Built::probe(state::StateProbe::from_params(parse(kind, params)?, ctx)?),
         "freshness" => Built::probe(freshness::FreshnessProbe::from_params(
             parse(kind, params)?,
             ctx,

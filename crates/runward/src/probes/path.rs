@@ -94,7 +94,7 @@ fn create_private_dir(path: &Path) -> Result<()> {
 }
 
 /// Checks the directory on the calling thread.
-fn inspect(path: &Path, create: bool) -> Outcome {
+pub(super) fn inspect(path: &Path, create: bool) -> Outcome {
     let hint_missing = if create {
         format!("run `runward doctor --fix` to create {}", path.display())
     } else {
