@@ -106,6 +106,71 @@ async fn schedule_every_60_dispatches_each_due_time_once() {
 }
 
 #[tokio::test]
+async fn schedule_due_times_are_exactly_the_times_the_expression_names() {
+    // Synced and ticked at moments with a fraction of a second, by two processes.
+    let created = START + Duration::from_millis(15_793);
+    let (store, clock) = setup(created).await;
+    let a = scheduler(&store);
+    let b = scheduler(&store);
+    let schedules = [
+        Schedule::new("cron-3s", "*/3 * * * * *", "cron")
+            .unwrap()
+            .misfire(MisfirePolicy::FireAll)
+            .overlap(OverlapPolicy::Allow),
+        Schedule::new("every-7", "@every:7", "every")
+            .unwrap()
+            .misfire(MisfirePolicy::FireAll)
+            .overlap(OverlapPolicy::Allow),
+    ];
+    a.sync(&schedules).await.unwrap();
+    let status = a.status(created).await.unwrap();
+    let next: BTreeMap<_, _> = status
+        .iter()
+        .map(|s| (s.record.def.name.as_str(), s.next_due))
+        .collect();
+    assert_eq!(next["cron-3s"], Some(START + Duration::from_secs(18)));
+    assert_eq!(next["every-7"], Some(START + Duration::from_secs(21)));
+
+    for (i, ms) in [21_456u64, 30_999, 31_001, 44_500, 60_250]
+        .into_iter()
+        .enumerate()
+    {
+        let s = if i % 2 == 0 { &a } else { &b };
+        tick(s, &clock, START + Duration::from_millis(ms)).await;
+        tick(
+            if i % 2 == 0 { &b } else { &a },
+            &clock,
+            START + Duration::from_millis(ms),
+        )
+        .await;
+    }
+    let cron = store.list_fires("cron-3s", None, None).await.unwrap();
+    let cron_due: Vec<u64> = cron
+        .iter()
+        .map(|f| (f.due_at.as_millis() - START.as_millis()) as u64)
+        .collect();
+    assert_eq!(
+        cron_due,
+        (18..=60).step_by(3).map(|s| s * 1000).collect::<Vec<_>>()
+    );
+    let every = store.list_fires("every-7", None, None).await.unwrap();
+    assert!(!every.is_empty());
+    for fire in &every {
+        assert_eq!(fire.due_at.as_millis() % 7000, 0, "{:?}", fire.due_at);
+    }
+    // Each due time is recorded once, whichever process ticked first.
+    let runs = store.list_runs(&RunFilter::default()).await.unwrap();
+    assert_eq!(runs.len(), cron.len() + every.len());
+    let status = b
+        .status(START + Duration::from_millis(60_250))
+        .await
+        .unwrap();
+    for s in status {
+        assert_eq!(s.next_due.unwrap().as_millis() % 1000, 0, "{s:?}");
+    }
+}
+
+#[tokio::test]
 async fn schedule_spring_forward_runs_after_the_gap_and_fall_back_runs_once() {
     let ny: TimeZoneName = "America/New_York".parse().unwrap();
     let (store, clock) = setup(at("2026-03-07T12:00:00Z")).await;

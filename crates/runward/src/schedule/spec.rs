@@ -10,7 +10,7 @@
 //! every process computes the same due times, which is what the fire ledger keys on.
 
 use crate::{Error, Result};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::fmt;
 use std::str::FromStr;
@@ -107,14 +107,16 @@ impl ScheduleSpec {
                 Utc.timestamp_opt(next, 0).single()
             }
             Kind::Cron(cron) => {
+                // Cron names whole seconds: search from the whole second at or before `after`,
+                // so the fraction of the moment the search starts never leaks into a due time.
                 let tz = self.zone.0;
-                let local = after.with_timezone(&tz);
+                let local = after.trunc_subsecs(0).with_timezone(&tz);
                 let mut next = cron.find_next_occurrence(&local, false).ok()?;
                 // A wall-clock time repeated by the fall-back change is due once.
                 while next.naive_local() == local.naive_local() || is_second_pass(&next) {
                     next = cron.find_next_occurrence(&next, false).ok()?;
                 }
-                Some(next.with_timezone(&Utc))
+                Some(next.trunc_subsecs(0).with_timezone(&Utc))
             }
         }
     }
