@@ -258,6 +258,10 @@ export interface UnlockCodeRecord {
   expires_at: string
   /** 1 for the first code, incremented by every rotation. */
   generation: number
+  /** Who issued the code, when known. */
+  issued_by: string | null
+  /** Why the code was issued without the current one (an operator override). */
+  override_reason: string | null
 }
 
 /** Whether lockdown is on, and its unlock code's record (kept even when expired). */

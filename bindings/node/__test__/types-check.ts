@@ -153,8 +153,8 @@ async function useFlags(): Promise<void> {
   }
   const options: LockdownOptions = { owner: 'admin', reason: 'suspicious logins', ttlMs: 3_600_000, codeTtlMs: 600_000 }
   let code: string = await flags.lockdown(options)
-  code = await flags.rotateUnlockCode(600_000)
-  code = await flags.rotateUnlockCode()
+  code = await flags.rotateUnlockCode({ code, ttlMs: 600_000 })
+  code = await flags.rotateUnlockCode({ overrideReason: 'lost', who: 'bob' })
   const status: LockdownStatus = await flags.lockdownStatus()
   const generation: number | undefined = status.code?.generation
   const ended: Flag | null = await flags.unlock(code).catch((err: RunwardError) => {

@@ -89,6 +89,22 @@ pub(crate) struct LockdownOptions {
     pub code_ttl_ms: Option<u64>,
 }
 
+/// Options of `flags.rotateUnlockCode()`: the current `code`, or `overrideReason` and `who`.
+#[napi(object, object_to_js = false, object_from_js = false)]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RotateUnlockCodeOptions {
+    /// The current unlock code; an expired one counts.
+    pub code: Option<String>,
+    /// Why the current code cannot be presented; recorded with the new code.
+    pub override_reason: Option<String>,
+    /// Who overrides; recorded with the new code.
+    pub who: Option<String>,
+    /// How long the new code stays valid, in milliseconds (default: as long as the old one).
+    #[napi(ts_type = "number")]
+    pub ttl_ms: Option<u64>,
+}
+
 /// Flags and lockdown kept in a SQLite state database (`.runward/state.db` for the CLI).
 ///
 /// Made with `await Flags.open(path)`. Every method returns a promise and calls the core's
@@ -247,8 +263,8 @@ impl Flags {
     }
 
     /// Turns lockdown on for `options.owner` and resolves to a fresh unlock code, shown only
-    /// here. When the owner already holds lockdown, it is renewed and the new code replaces
-    /// the old one; while another owner holds it, rejects with `conflict`.
+    /// here. While lockdown is on, whoever holds it, rejects with `conflict` naming the holder
+    /// and how long it has been on.
     #[napi(
         ts_args_type = "options: LockdownOptions",
         ts_return_type = "Promise<string>"
@@ -287,21 +303,33 @@ impl Flags {
         })
     }
 
-    /// Replaces the unlock code and resolves to the new one; the old code stops working. It
-    /// lives `ttlMs`, or as long as the previous code did. Rejects with `not_found` when
-    /// lockdown is off and no code is set.
-    #[napi(ts_return_type = "Promise<string>")]
+    /// Replaces the unlock code and resolves to the new one; the old code stops working.
+    /// `options.code` is the current code (an expired one counts); without it,
+    /// `overrideReason` and `who` are required and recorded with the new code. The new code
+    /// lives `ttlMs`, or as long as the previous one did. Rejects with `policy_denied` for a
+    /// wrong code, `not_found` when no code is set (or lockdown is off) and `invalid_input`
+    /// when neither or both are given.
+    #[napi(
+        ts_args_type = "options: RotateUnlockCodeOptions",
+        ts_return_type = "Promise<string>"
+    )]
     pub fn rotate_unlock_code(
         &self,
         env: Env,
-        ttl_ms: Option<f64>,
+        options: Option<Value>,
     ) -> napi::Result<AsyncBlock<String>> {
         let flags = self.inner.clone();
         promise(
             &env,
             async move {
-                let ttl = ttl_ms.map(|ms| millis("ttlMs", ms)).transpose()?;
-                let issued = flags.rotate_unlock_code(ttl).await?;
+                let options: RotateUnlockCodeOptions = required("rotate options", options)?;
+                let authority = core::RotateAuthority::from_options(
+                    options.code.as_deref(),
+                    options.override_reason.as_deref(),
+                    options.who.as_deref(),
+                )?;
+                let ttl = options.ttl_ms.map(Duration::from_millis);
+                let issued = flags.rotate_unlock_code(authority, ttl).await?;
                 Ok(issued.code.expose().to_owned())
             },
             Ok,

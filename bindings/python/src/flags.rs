@@ -136,8 +136,19 @@ async fn unlock(f: flags::Flags, code: String) -> runward::Result<Value> {
     to_json(&f.unlock(&code).await?.flag)
 }
 
-async fn rotate(f: flags::Flags, ttl_ms: Option<u64>) -> runward::Result<Value> {
-    let issued = f.rotate_unlock_code(ttl_ms.map(ms)).await?;
+async fn rotate(
+    f: flags::Flags,
+    code: Option<String>,
+    override_reason: Option<String>,
+    who: Option<String>,
+    ttl_ms: Option<u64>,
+) -> runward::Result<Value> {
+    let authority = flags::RotateAuthority::from_options(
+        code.as_deref(),
+        override_reason.as_deref(),
+        who.as_deref(),
+    )?;
+    let issued = f.rotate_unlock_code(authority, ttl_ms.map(ms)).await?;
     Ok(Value::String(issued.code.expose().to_owned()))
 }
 
@@ -332,22 +343,40 @@ impl Flags {
         Self::spawn(py, unlock(self.flags(py)?, code))
     }
 
-    /// Replaces the unlock code and returns the new one; the old code stops working. It lives
-    /// `ttl_ms`, or as long as the previous code did. Raises `NotFoundError` when lockdown is
-    /// off and no code is set.
-    #[pyo3(signature = (ttl_ms=None))]
-    fn rotate_unlock_code(&self, py: Python<'_>, ttl_ms: Option<u64>) -> PyResult<Json> {
-        Self::wait(py, rotate(self.flags(py)?, ttl_ms))
+    /// Replaces the unlock code and returns the new one; the old code stops working. Pass the
+    /// current `code` (an expired one counts), or `override_reason` and `who`, which are
+    /// recorded with the new code. It lives `ttl_ms`, or as long as the previous code did.
+    /// Raises `PolicyDeniedError` for a wrong code, `NotFoundError` when no code is set (or
+    /// lockdown is off) and `InvalidInputError` when neither or both are given.
+    #[pyo3(signature = (code=None, *, override_reason=None, who=None, ttl_ms=None))]
+    fn rotate_unlock_code(
+        &self,
+        py: Python<'_>,
+        code: Option<String>,
+        override_reason: Option<String>,
+        who: Option<String>,
+        ttl_ms: Option<u64>,
+    ) -> PyResult<Json> {
+        Self::wait(
+            py,
+            rotate(self.flags(py)?, code, override_reason, who, ttl_ms),
+        )
     }
 
     /// Awaitable twin of `rotate_unlock_code`.
-    #[pyo3(signature = (ttl_ms=None))]
+    #[pyo3(signature = (code=None, *, override_reason=None, who=None, ttl_ms=None))]
     fn rotate_unlock_code_async<'py>(
         &self,
         py: Python<'py>,
+        code: Option<String>,
+        override_reason: Option<String>,
+        who: Option<String>,
         ttl_ms: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        Self::spawn(py, rotate(self.flags(py)?, ttl_ms))
+        Self::spawn(
+            py,
+            rotate(self.flags(py)?, code, override_reason, who, ttl_ms),
+        )
     }
 
     /// Whether lockdown is on (`flag`) and its unlock code's record (`code`: times and

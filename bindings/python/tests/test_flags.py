@@ -134,9 +134,15 @@ def test_a_wrong_code_is_refused_and_lockdown_stays(flags: runward.Flags) -> Non
 
 def test_rotate_gives_a_new_code_and_the_old_one_stops_working(flags: runward.Flags) -> None:
     with pytest.raises(runward.NotFoundError, match="nothing to rotate"):
+        flags.rotate_unlock_code(override_reason="drill", who="bob")
+    with pytest.raises(runward.InvalidInputError, match="current code"):
         flags.rotate_unlock_code()
     old = flags.lockdown("admin")
-    new = flags.rotate_unlock_code()
+    with pytest.raises(runward.ConflictError, match="already on: held by admin since"):
+        flags.lockdown("admin")
+    with pytest.raises(runward.PolicyDeniedError, match="wrong"):
+        flags.rotate_unlock_code("AAAA-BBBB-CCCC-DDDD" if old != "AAAA-BBBB-CCCC-DDDD" else "EEEE-FFFF-GGGG-HHHH")
+    new = flags.rotate_unlock_code(old)
     assert CODE.match(new) and new != old
     assert flags.lockdown_status()["code"]["generation"] == 2  # type: ignore[index]
     with pytest.raises(runward.PolicyDeniedError):
@@ -153,9 +159,21 @@ def test_an_expired_code_gives_the_expired_error(flags: runward.Flags) -> None:
         flags.unlock(code)
     assert err.value.kind == "conflict"
     assert flags.get("lockdown") is not None
-    fresh = flags.rotate_unlock_code(ttl_ms=MINUTE)
+    fresh = flags.rotate_unlock_code(code, ttl_ms=MINUTE)
     flags.unlock(fresh)
     assert flags.get("lockdown") is None
+
+
+def test_an_override_without_the_code_is_recorded_with_who_and_why(flags: runward.Flags) -> None:
+    flags.lockdown("admin")
+    with pytest.raises(runward.InvalidInputError, match="who"):
+        flags.rotate_unlock_code(override_reason="the code was lost")
+    new = flags.rotate_unlock_code(override_reason="the code was lost", who="bob")
+    record = flags.lockdown_status()["code"]
+    assert record is not None
+    assert record["issued_by"] == "bob"
+    assert record["override_reason"] == "the code was lost"
+    flags.unlock(new)
 
 
 def test_every_flag_error_is_a_runward_error(flags: runward.Flags) -> None:
@@ -187,7 +205,7 @@ def test_async_twins(tmp_path: Path) -> None:
         code = await flags.lockdown_async("admin", "drill", ttl_ms=MINUTE, code_ttl_ms=MINUTE)
         with pytest.raises(runward.PolicyDeniedError):
             await flags.unlock_async("AAAA-BBBB-CCCC-DDDD" if code != "AAAA-BBBB-CCCC-DDDD" else "EEEE-FFFF-GGGG-HHHH")
-        new = await flags.rotate_unlock_code_async()
+        new = await flags.rotate_unlock_code_async(code)
         status = await flags.lockdown_status_async()
         assert status["code"] is not None and status["code"]["generation"] == 2
         cleared = await flags.unlock_async(new)

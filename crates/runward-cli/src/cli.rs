@@ -55,7 +55,11 @@ pub(crate) enum Command {
     ///
     /// Exit codes: 0 ok, 1 refused (lockdown is already on), 2 bad input.
     Lockdown(LockdownArgs),
-    /// End lockdown with its unlock code, or print a new code with --rotate.
+    /// End lockdown with its unlock code, or replace the code with --rotate.
+    ///
+    /// `unlock CODE` ends lockdown. `unlock --rotate CODE` prints a new code in exchange for
+    /// the current one (even expired). Without the current code, `unlock --rotate --override
+    /// --reason TEXT --as WHO` issues one and records who did it and why with the new code.
     ///
     /// Exit codes: 0 ok, 1 refused (wrong or expired code, no lockdown), 2 bad input.
     Unlock(UnlockArgs),
@@ -429,12 +433,33 @@ pub(crate) struct LockdownArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct UnlockArgs {
-    /// The unlock code printed by `runward lockdown` or `runward unlock --rotate`.
-    #[arg(required_unless_present = "rotate", conflicts_with = "rotate")]
+    /// The unlock code printed by `runward lockdown` or `runward unlock --rotate` (with
+    /// --rotate: the current code, which it replaces).
+    #[arg(required_unless_present = "override_code")]
     pub(crate) code: Option<String>,
     /// Replace the unlock code and print the new one; the old code stops working.
     #[arg(long)]
     pub(crate) rotate: bool,
+    /// With --rotate: issue a new code without the current one. Needs --reason; who and why
+    /// are recorded with the new code.
+    #[arg(
+        long = "override",
+        id = "override_code",
+        requires_all = ["rotate", "reason"],
+        conflicts_with = "code"
+    )]
+    pub(crate) override_code: bool,
+    /// With --override: why the current code cannot be presented.
+    #[arg(long, requires = "override_code")]
+    pub(crate) reason: Option<String>,
+    /// With --override: who overrides (default: $USER).
+    #[arg(
+        long = "as",
+        value_name = "WHO",
+        env = "USER",
+        default_value = "operator"
+    )]
+    pub(crate) who: String,
     /// With --rotate: how long the new code stays valid (default: as long as the old one).
     #[arg(long, value_parser = ttl, requires = "rotate")]
     pub(crate) code_ttl: Option<std::time::Duration>,

@@ -156,15 +156,21 @@ fn lockdown_then_unlock_with_the_printed_code() {
     let code = printed_code(&text);
     assert_eq!(flag_names(dir), ["lockdown"]);
 
-    // A second lockdown by someone else is refused.
-    let out = run(dir, &["lockdown", "--owner", "someone-else"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("already on"), "{}", stderr(&out));
+    // A second lockdown, by someone else or by the same owner, is refused: it names the
+    // holder and the age, and issues no new code.
+    for owner in ["someone-else", "operator"] {
+        let out = run(dir, &["lockdown", "--owner", owner]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains("already on: held by operator since"), "{err}");
+        assert!(err.contains(" ago), reason: suspicious logins"), "{err}");
+        assert!(out.stdout.is_empty(), "no code is printed");
+    }
 
     // A wrong code is refused and changes nothing.
     let out = run(dir, &["unlock", "AAAA-BBBB-CCCC-DDDD"]);
     assert_eq!(out.status.code(), Some(1));
-    insta::assert_snapshot!(stderr(&out), @"error: the unlock code is wrong; lockdown is unchanged. Check the code, or issue a new one with `runward unlock --rotate`");
+    insta::assert_snapshot!(stderr(&out), @"error: the unlock code is wrong; lockdown is unchanged. Check the code, or replace it with `runward unlock --rotate --override --reason TEXT`");
     assert_eq!(flag_names(dir), ["lockdown"]);
 
     insta::assert_snapshot!(ok(dir, &["unlock", &code]), @"lockdown ended (it was held by operator, reason: suspicious logins)");
@@ -236,8 +242,17 @@ fn rotate_replaces_the_code_and_json_carries_it() {
     let first = locked["code"].as_str().unwrap().to_owned();
     assert_eq!(first.len(), 19);
 
-    let rotated = json(dir, &["unlock", "--rotate", "--json"]);
+    // Rotating needs the current code.
+    let out = run(
+        dir,
+        &["unlock", "--rotate", "AAAA-BBBB-CCCC-DDDD", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["kind"], "policy_denied");
+    let rotated = json(dir, &["unlock", "--rotate", &first, "--json"]);
     assert_eq!(rotated["generation"], 2);
+    assert_eq!(rotated["issued_by"], serde_json::Value::Null);
     let second = rotated["code"].as_str().unwrap().to_owned();
     assert_ne!(first, second);
 
@@ -251,7 +266,18 @@ fn rotate_replaces_the_code_and_json_carries_it() {
     assert_eq!(unlocked["unlocked"], true);
     assert_eq!(unlocked["flag"]["owner"], "operator");
 
-    let out = run(dir, &["unlock", "--rotate"]);
+    let out = run(
+        dir,
+        &[
+            "unlock",
+            "--rotate",
+            "--override",
+            "--reason",
+            "lost",
+            "--as",
+            "bob",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "no lockdown, nothing to rotate");
     assert!(
         stderr(&out).contains("runward lockdown"),
@@ -271,12 +297,49 @@ fn expired_code_is_refused_and_rotation_recovers() {
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
     assert_eq!(flag_names(dir), ["lockdown"]);
 
-    let new_code = json(dir, &["unlock", "--rotate", "--code-ttl", "10m", "--json"])["code"]
+    let new_code = json(
+        dir,
+        &["unlock", "--rotate", &code, "--code-ttl", "10m", "--json"],
+    )["code"]
         .as_str()
         .unwrap()
         .to_owned();
     ok(dir, &["unlock", &new_code]);
     assert!(flag_names(dir).is_empty());
+}
+
+#[test]
+fn rotating_without_the_code_is_an_override_recorded_with_who_and_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let lost = printed_code(&ok(dir, &["lockdown", "--owner", "alice"]));
+    let rotated = json(
+        dir,
+        &[
+            "unlock",
+            "--rotate",
+            "--override",
+            "--reason",
+            "the code was lost",
+            "--as",
+            "bob",
+            "--json",
+        ],
+    );
+    assert_eq!(rotated["issued_by"], "bob");
+    assert_eq!(rotated["override_reason"], "the code was lost");
+    let db = rusqlite::Connection::open(dir.join(".runward/state.db")).unwrap();
+    let (by, why): (String, String) = db
+        .query_row(
+            "SELECT issued_by, override_reason FROM unlock_codes WHERE name = 'lockdown'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((by.as_str(), why.as_str()), ("bob", "the code was lost"));
+    let out = run(dir, &["unlock", &lost]);
+    assert_eq!(out.status.code(), Some(1), "the lost code no longer works");
+    ok(dir, &["unlock", rotated["code"].as_str().unwrap()]);
 }
 
 #[test]
@@ -290,7 +353,17 @@ fn bad_input_exits_2() {
         &["flag", "set", "lockdown", "--ttl", "1h"],
         &["flag", "clear", "lockdown"],
         &["unlock"],
-        &["unlock", "CODE", "--rotate"],
+        &["unlock", "--rotate"],
+        &["unlock", "--rotate", "--override"],
+        &["unlock", "--override", "--reason", "lost"],
+        &[
+            "unlock",
+            "CODE",
+            "--rotate",
+            "--override",
+            "--reason",
+            "lost",
+        ],
         &["lockdown", "--ttl", "later"],
     ] {
         let out = run(dir, args);
@@ -319,7 +392,7 @@ fn help_lists_the_commands() {
         ),
         (
             "unlock",
-            "End lockdown with its unlock code, or print a new code with --rotate",
+            "End lockdown with its unlock code, or replace the code with --rotate",
         ),
     ] {
         let listed = help.lines().any(|l| {

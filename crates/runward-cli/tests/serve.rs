@@ -195,10 +195,19 @@ ttl_ms = 60000
             .unwrap();
         String::from_utf8_lossy(&out.stdout).contains("\"lockdown\"")
     });
-    // An operator gets a code and unlocks.
+    // The code went nowhere: an operator overrides, on the record, to get one.
     let out = Command::new(assert_cmd::cargo::cargo_bin("runward"))
         .current_dir(tmp.path())
-        .args(["unlock", "--rotate", "--json"])
+        .args([
+            "unlock",
+            "--rotate",
+            "--override",
+            "--reason",
+            "auto-lockdown, code not delivered",
+            "--as",
+            "oncall",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert!(

@@ -201,7 +201,12 @@ async fn store_state_survives_reopening_and_migrations_run_once() {
         .await
         .unwrap();
     store
-        .set_unlock_code("lockdown", "s3cret-code", Duration::from_secs(60))
+        .set_unlock_code(
+            "lockdown",
+            "s3cret-code",
+            Duration::from_secs(60),
+            &runward::store::CodeIssuer::default(),
+        )
         .await
         .unwrap();
     drop(store);

@@ -325,6 +325,8 @@ class UnlockCodeRecord(TypedDict):
     created_at: str
     expires_at: str
     generation: int
+    issued_by: str | None
+    override_reason: str | None
 
 class LockdownStatus(TypedDict):
     """Whether lockdown is on, and its unlock code's record (kept even when expired)."""
@@ -377,9 +379,24 @@ class Flags:
     def unlock(self, code: str) -> Flag | None:
         """Ends lockdown with its unlock code; returns the lockdown flag it cleared."""
     def unlock_async(self, code: str) -> Awaitable[Flag | None]: ...
-    def rotate_unlock_code(self, ttl_ms: int | None = None) -> str:
-        """Replaces the unlock code and returns the new one; the old one stops working."""
-    def rotate_unlock_code_async(self, ttl_ms: int | None = None) -> Awaitable[str]: ...
+    def rotate_unlock_code(
+        self,
+        code: str | None = None,
+        *,
+        override_reason: str | None = None,
+        who: str | None = None,
+        ttl_ms: int | None = None,
+    ) -> str:
+        """Replaces the unlock code in exchange for the current one, or on an override recorded
+        with who and why; returns the new code. The old one stops working."""
+    def rotate_unlock_code_async(
+        self,
+        code: str | None = None,
+        *,
+        override_reason: str | None = None,
+        who: str | None = None,
+        ttl_ms: int | None = None,
+    ) -> Awaitable[str]: ...
     def lockdown_status(self) -> LockdownStatus: ...
     def lockdown_status_async(self) -> Awaitable[LockdownStatus]: ...
 

@@ -7,7 +7,7 @@ use crate::cli::{FlagClearArgs, FlagCommand, FlagListArgs, FlagSetArgs, Lockdown
 use crate::output::{errln, outln};
 use anyhow::Result;
 use runward::config::Config;
-use runward::flags::{Flags, LOCKDOWN};
+use runward::flags::{Flags, LOCKDOWN, RotateAuthority};
 use runward::store::Flag;
 use runward::{Error, ErrorKind};
 use serde_json::{Value, json};
@@ -154,7 +154,15 @@ pub(crate) async fn lockdown(config: &Config, args: LockdownArgs) -> Result<i32>
 pub(crate) async fn unlock(config: &Config, args: UnlockArgs) -> Result<i32> {
     let flags = open(config).await?;
     if args.rotate {
-        let issued = match flags.rotate_unlock_code(args.code_ttl).await {
+        let issued = match RotateAuthority::from_options(
+            args.code.as_deref(),
+            args.reason.as_deref(),
+            Some(&args.who),
+        ) {
+            Ok(authority) => flags.rotate_unlock_code(authority, args.code_ttl).await,
+            Err(e) => Err(e),
+        };
+        let issued = match issued {
             Ok(issued) => issued,
             Err(e) => return refuse(e, args.json),
         };
@@ -164,6 +172,8 @@ pub(crate) async fn unlock(config: &Config, args: UnlockArgs) -> Result<i32> {
                 "code": code,
                 "expires_at": issued.record.expires_at,
                 "generation": issued.record.generation,
+                "issued_by": issued.record.issued_by,
+                "override_reason": issued.record.override_reason,
             }))?;
         } else {
             outln!(
@@ -171,6 +181,12 @@ pub(crate) async fn unlock(config: &Config, args: UnlockArgs) -> Result<i32> {
                 issued.record.expires_at
             );
             outln!("the previous code no longer works");
+            if let Some(reason) = &issued.record.override_reason {
+                outln!(
+                    "recorded: issued by {} without the current code, reason: {reason}",
+                    issued.record.issued_by.as_deref().unwrap_or("?")
+                );
+            }
         }
         return Ok(0);
     }

@@ -10,7 +10,9 @@
 //!   is returned once; the store keeps only a salted hash, with its own TTL.
 //! - [`Flags::unlock`] clears lockdown when given that code. A wrong or expired code changes
 //!   nothing and fails with a distinct error.
-//! - [`Flags::rotate_unlock_code`] replaces the code; the old one stops working.
+//! - [`Flags::rotate_unlock_code`] replaces the code when given the current one, or on an
+//!   explicit [`RotateAuthority::Override`] recorded with who did it and why; the old code
+//!   stops working.
 //! - [`LockdownTrigger`] sets lockdown on its own when readiness fails repeatedly.
 //!
 //! ```
@@ -40,7 +42,7 @@ mod tests;
 pub use trigger::{LockdownEvent, LockdownPolicy, LockdownTrigger, Sample, attach_lockdown};
 
 use crate::secrets::SecretString;
-use crate::store::{Flag, Store, UnlockCheck, UnlockCode};
+use crate::store::{CodeIssuer, Flag, Store, Timestamp, UnlockCheck, UnlockCode};
 use crate::{Error, ErrorKind, Result};
 use serde::Serialize;
 use std::fmt;
@@ -77,6 +79,51 @@ pub struct IssuedCode {
     pub code: SecretString,
     /// The stored record (times and generation, without the code).
     pub record: UnlockCode,
+}
+
+/// What allows [`Flags::rotate_unlock_code`] to replace the unlock code.
+#[derive(Debug, Clone, Copy)]
+pub enum RotateAuthority<'a> {
+    /// The current unlock code; an expired one still counts.
+    CurrentCode(&'a str),
+    /// No code: an operator overrides. `who` and `reason` are stored with the new code.
+    Override {
+        /// Who overrides.
+        who: &'a str,
+        /// Why the current code cannot be presented.
+        reason: &'a str,
+    },
+}
+
+impl<'a> RotateAuthority<'a> {
+    /// The authority a frontend's optional arguments describe: the current `code`, or an
+    /// override with `override_reason` and `who`. Exactly one of `code` and
+    /// `override_reason` must be given; an override needs `who`. Fails with
+    /// [`ErrorKind::InvalidInput`] otherwise.
+    pub fn from_options(
+        code: Option<&'a str>,
+        override_reason: Option<&'a str>,
+        who: Option<&'a str>,
+    ) -> Result<Self> {
+        match (code, override_reason) {
+            (Some(_), Some(_)) => Err(Error::new(
+                ErrorKind::InvalidInput,
+                "pass either the current unlock code or an override reason, not both",
+            )),
+            (Some(code), None) => Ok(RotateAuthority::CurrentCode(code)),
+            (None, Some(reason)) => match who {
+                Some(who) => Ok(RotateAuthority::Override { who, reason }),
+                None => Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "an override needs who does it (`who`); it is recorded with the new code",
+                )),
+            },
+            (None, None) => Err(Error::new(
+                ErrorKind::InvalidInput,
+                "rotating the unlock code needs the current code, or an override reason and who overrides",
+            )),
+        }
+    }
 }
 
 /// The result of [`Flags::lockdown`].
@@ -236,10 +283,10 @@ impl Flags {
     /// until now + `code_ttl`.
     ///
     /// The code is returned once, in [`Lockdown::code`]; the store keeps only its salted
-    /// hash. When `owner` already holds lockdown, the flag is renewed and the new code
-    /// replaces the old one. While another owner holds it, fails with
-    /// [`ErrorKind::Conflict`] and changes nothing. If the code cannot be stored, a lockdown
-    /// this call started is taken back before the error is returned.
+    /// hash. While lockdown is on, whoever holds it, fails with [`ErrorKind::Conflict`]
+    /// naming the holder and how long it has been on, and changes nothing: the existing code
+    /// stays the only one (replace it with [`Flags::rotate_unlock_code`]). If the code cannot
+    /// be stored, the lockdown this call started is taken back before the error is returned.
     pub async fn lockdown_with_code_ttl(
         &self,
         owner: &str,
@@ -253,25 +300,40 @@ impl Flags {
                 "the unlock code's TTL must be greater than zero; pass e.g. 1h",
             ));
         }
-        let before = self.store.get_flag(LOCKDOWN).await?;
-        let flag = self
-            .store
-            .set_flag(LOCKDOWN, owner, ttl, reason)
-            .await
-            .map_err(|e| match (e.kind(), &before) {
-                (ErrorKind::Conflict, Some(held)) => Error::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "lockdown is already on: {}; end it with its unlock code (`runward unlock <code>`), or issue a new code with `runward unlock --rotate`",
-                        describe(held)
-                    ),
+        let already_on = |held: &Flag| {
+            Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "lockdown is already on: held by {} since {} ({} ago){}, until {}; end it with its unlock code (`runward unlock <code>`), or replace the code with `runward unlock --rotate <code>`",
+                    held.owner,
+                    held.set_at,
+                    age(held.set_at),
+                    held.reason
+                        .as_deref()
+                        .map(|r| format!(", reason: {r}"))
+                        .unwrap_or_default(),
+                    held.expires_at
                 ),
-                _ => e,
-            })?;
+            )
+        };
+        if let Some(held) = self.store.get_flag(LOCKDOWN).await? {
+            return Err(already_on(&held));
+        }
+        // Another owner may have set it since: the store refuses, and says who holds it.
+        let flag = match self.store.set_flag(LOCKDOWN, owner, ttl, reason).await {
+            Ok(flag) => flag,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(match self.store.get_flag(LOCKDOWN).await? {
+                    Some(held) => already_on(&held),
+                    None => e,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let code = generate_code()?;
         match self
             .store
-            .set_unlock_code(LOCKDOWN, code.expose(), code_ttl)
+            .set_unlock_code(LOCKDOWN, code.expose(), code_ttl, &CodeIssuer::by(owner))
             .await
         {
             Ok(code_record) => Ok(Lockdown {
@@ -280,10 +342,8 @@ impl Flags {
                 code_record,
             }),
             Err(e) => {
-                if before.is_none() {
-                    // Best effort: a lockdown without a code could only be forced off.
-                    let _ = self.store.clear_flag(LOCKDOWN, Some(owner)).await;
-                }
+                // Best effort: a lockdown without a code could only be forced off.
+                let _ = self.store.clear_flag(LOCKDOWN, Some(owner)).await;
                 Err(e)
             }
         }
@@ -316,7 +376,7 @@ impl Flags {
             }
             UnlockCheck::Invalid => Err(Error::new(
                 ErrorKind::PolicyDenied,
-                "the unlock code is wrong; lockdown is unchanged. Check the code, or issue a new one with `runward unlock --rotate`",
+                "the unlock code is wrong; lockdown is unchanged. Check the code, or replace it with `runward unlock --rotate --override --reason TEXT`",
             )),
             UnlockCheck::Expired => {
                 let at = self
@@ -328,7 +388,7 @@ impl Flags {
                 Err(Error::new(
                     ErrorKind::Conflict,
                     format!(
-                        "the unlock code expired{at}; lockdown is unchanged. Issue a new code with `runward unlock --rotate` and unlock with it"
+                        "the unlock code expired{at}; lockdown is unchanged. Replace it with `runward unlock --rotate <code>` and unlock with the new one"
                     ),
                 ))
             }
@@ -336,7 +396,7 @@ impl Flags {
                 Some(flag) => Error::new(
                     ErrorKind::NotFound,
                     format!(
-                        "{} but has no unlock code; issue one with `runward unlock --rotate`",
+                        "{} but has no unlock code; issue one with `runward unlock --rotate --override --reason TEXT`",
                         describe(&flag)
                     ),
                 ),
@@ -350,16 +410,63 @@ impl Flags {
 
     /// Replaces the unlock code with a fresh one and returns it; the old code stops working.
     ///
-    /// The new code lives for `ttl`, or when `None` as long as the previous code did
-    /// ([`DEFAULT_CODE_TTL`] when lockdown is on without a code, which gets one). Fails with
-    /// [`ErrorKind::NotFound`] when lockdown is off and no code is set.
-    pub async fn rotate_unlock_code(&self, ttl: Option<Duration>) -> Result<IssuedCode> {
+    /// `authority` is the current code (expired or not), or an operator override with who
+    /// and why, both stored with the new code. The new code lives for `ttl`, or when `None`
+    /// as long as the previous code did ([`DEFAULT_CODE_TTL`] when lockdown is on without a
+    /// code, which gets one). Fails, changing nothing, with
+    /// - [`ErrorKind::PolicyDenied`] when the code is wrong,
+    /// - [`ErrorKind::NotFound`] when no code is set and no override is given, or when
+    ///   lockdown is off and no code is set,
+    /// - [`ErrorKind::InvalidInput`] for an empty code, who or reason, or a zero `ttl`.
+    pub async fn rotate_unlock_code(
+        &self,
+        authority: RotateAuthority<'_>,
+        ttl: Option<Duration>,
+    ) -> Result<IssuedCode> {
         if ttl.is_some_and(|t| t.is_zero()) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "the unlock code's TTL must be greater than zero; pass e.g. 1h",
             ));
         }
+        let issuer = match authority {
+            RotateAuthority::CurrentCode(code) => {
+                let code = code.trim();
+                if code.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        "the current unlock code is empty; pass it, or override with a reason (`runward unlock --rotate --override --reason TEXT`)",
+                    ));
+                }
+                match self.store.verify_unlock_code(LOCKDOWN, code).await? {
+                    UnlockCheck::Valid | UnlockCheck::Expired => CodeIssuer::default(),
+                    UnlockCheck::Invalid => {
+                        return Err(Error::new(
+                            ErrorKind::PolicyDenied,
+                            "the current unlock code is wrong; the code is unchanged. Pass the code printed last, or override with a reason (`runward unlock --rotate --override --reason TEXT`)",
+                        ));
+                    }
+                    UnlockCheck::NotSet => {
+                        return Err(Error::new(
+                            ErrorKind::NotFound,
+                            "no unlock code is set, so there is no current code to present; override with a reason (`runward unlock --rotate --override --reason TEXT`)",
+                        ));
+                    }
+                }
+            }
+            RotateAuthority::Override { who, reason } => {
+                if who.trim().is_empty() || reason.trim().is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        "an override needs who does it and a reason; both are recorded with the new code",
+                    ));
+                }
+                CodeIssuer {
+                    by: Some(who.trim().to_owned()),
+                    override_reason: Some(reason.trim().to_owned()),
+                }
+            }
+        };
         if let Some(previous) = self.store.get_unlock_code(LOCKDOWN).await? {
             let ttl = ttl.unwrap_or_else(|| {
                 let lived = previous.expires_at.duration_since(previous.created_at);
@@ -369,7 +476,10 @@ impl Flags {
                     lived
                 }
             });
-            let (record, code) = self.store.rotate_unlock_code(LOCKDOWN, ttl).await?;
+            let (record, code) = self
+                .store
+                .rotate_unlock_code(LOCKDOWN, ttl, &issuer)
+                .await?;
             return Ok(IssuedCode {
                 code: SecretString::new(code),
                 record,
@@ -384,7 +494,12 @@ impl Flags {
         let code = generate_code()?;
         let record = self
             .store
-            .set_unlock_code(LOCKDOWN, code.expose(), ttl.unwrap_or(DEFAULT_CODE_TTL))
+            .set_unlock_code(
+                LOCKDOWN,
+                code.expose(),
+                ttl.unwrap_or(DEFAULT_CODE_TTL),
+                &issuer,
+            )
             .await?;
         Ok(IssuedCode { code, record })
     }
@@ -417,6 +532,12 @@ pub fn parse_ttl(text: &str) -> Result<Duration> {
 }
 
 /// "flag `x` is set by OWNER until T (reason: R)".
+/// How long ago `since` was, to the second: `5m 3s`.
+fn age(since: Timestamp) -> String {
+    let secs = Timestamp::now().duration_since(since).as_secs();
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
 fn describe(flag: &Flag) -> String {
     let what = if flag.name == LOCKDOWN {
         "lockdown is on".to_owned()

@@ -196,7 +196,16 @@ async fn flags_expired_code_is_a_distinct_error_and_rotation_recovers() {
     assert!(flags.get(LOCKDOWN).await.unwrap().is_some(), "still locked");
 
     // Rotation keeps the previous lifetime and makes the old code useless.
-    let issued = flags.rotate_unlock_code(None).await.unwrap();
+    // Rotating needs the current code, expired or not.
+    let err = flags
+        .rotate_unlock_code(RotateAuthority::CurrentCode("AAAA-BBBB-CCCC-DDDD"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyDenied);
+    let issued = flags
+        .rotate_unlock_code(RotateAuthority::CurrentCode(lockdown.code.expose()), None)
+        .await
+        .unwrap();
     assert_eq!(issued.record.generation, 2);
     assert_eq!(issued.record.expires_at, clock.now() + 10 * MIN);
     assert!(
@@ -207,7 +216,13 @@ async fn flags_expired_code_is_a_distinct_error_and_rotation_recovers() {
     let err = flags.unlock(lockdown.code.expose()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PolicyDenied);
 
-    let again = flags.rotate_unlock_code(Some(HOUR)).await.unwrap();
+    let again = flags
+        .rotate_unlock_code(
+            RotateAuthority::CurrentCode(issued.code.expose()),
+            Some(HOUR),
+        )
+        .await
+        .unwrap();
     assert_eq!(again.record.expires_at, clock.now() + HOUR);
     let err = flags.unlock(issued.code.expose()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PolicyDenied, "rotated away");
@@ -218,7 +233,11 @@ async fn flags_expired_code_is_a_distinct_error_and_rotation_recovers() {
 #[tokio::test]
 async fn flags_rotate_needs_a_lockdown_or_a_code() {
     let (flags, _) = setup().await;
-    let err = flags.rotate_unlock_code(None).await.unwrap_err();
+    let bob = RotateAuthority::Override {
+        who: "bob",
+        reason: "the incident channel lost the code",
+    };
+    let err = flags.rotate_unlock_code(bob, None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.message().contains("runward lockdown"), "{err}");
 
@@ -227,8 +246,19 @@ async fn flags_rotate_needs_a_lockdown_or_a_code() {
     let err = flags.unlock("AAAA-BBBB-CCCC-DDDD").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.message().contains("no unlock code"), "{err}");
-    let issued = flags.rotate_unlock_code(None).await.unwrap();
+    let err = flags
+        .rotate_unlock_code(RotateAuthority::CurrentCode("AAAA-BBBB-CCCC-DDDD"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().contains("--override"), "{err}");
+    let issued = flags.rotate_unlock_code(bob, None).await.unwrap();
     assert_eq!(issued.record.generation, 1);
+    assert_eq!(issued.record.issued_by.as_deref(), Some("bob"));
+    assert_eq!(
+        issued.record.override_reason.as_deref(),
+        Some("the incident channel lost the code")
+    );
     assert_eq!(
         issued.record.expires_at,
         issued.record.created_at + DEFAULT_CODE_TTL
@@ -259,16 +289,26 @@ async fn flags_lockdown_by_another_owner_is_refused_and_keeps_the_code() {
 }
 
 #[tokio::test]
-async fn flags_lockdown_again_by_its_owner_renews_and_replaces_the_code() {
+async fn flags_lockdown_again_by_its_owner_is_refused_and_keeps_the_code() {
     let (flags, clock) = setup().await;
     let first = flags.lockdown("admin", None, HOUR).await.unwrap();
     clock.advance(MIN);
-    let second = flags.lockdown("admin", Some("still"), HOUR).await.unwrap();
-    assert_eq!(second.flag.set_at, first.flag.set_at);
-    assert_eq!(second.flag.expires_at, clock.now() + HOUR);
-    let err = flags.unlock(first.code.expose()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PolicyDenied);
-    flags.unlock(second.code.expose()).await.unwrap();
+    let err = flags
+        .lockdown("admin", Some("still"), HOUR)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.message().contains("already on"), "{err}");
+    assert!(err.message().contains("held by admin"), "{err}");
+    assert!(err.message().contains(" ago)"), "the age: {err}");
+    let status = flags.lockdown_status().await.unwrap();
+    assert_eq!(
+        status.flag.unwrap().expires_at,
+        first.flag.expires_at,
+        "not renewed"
+    );
+    assert_eq!(status.code.unwrap().generation, 1, "no new code");
+    flags.unlock(first.code.expose()).await.unwrap();
 }
 
 fn failing_registry() -> (Registry, Arc<AtomicBool>) {

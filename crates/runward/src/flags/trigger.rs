@@ -140,10 +140,10 @@ struct Inner {
 /// as a [`LockdownPolicy`] says. Cheap to clone; clones share the count and the task.
 ///
 /// The unlock code of a lockdown it starts goes to the [`on_lockdown`](Self::on_lockdown)
-/// hook and nowhere else; without a hook, operators get a code with
-/// [`Flags::rotate_unlock_code`] (`runward unlock --rotate`). When the limit is reached while
-/// lockdown is already on (set by anyone), no new lockdown or code is issued and the count
-/// starts again from zero. The background task stops with [`stop`](Self::stop) or when the
+/// hook and nowhere else; without a hook, operators get a code with an override of
+/// [`Flags::rotate_unlock_code`] (`runward unlock --rotate --override --reason TEXT`). When
+/// the limit is reached while lockdown is already on (set by anyone), no new lockdown or code
+/// is issued and the count starts again from zero. The background task stops with [`stop`](Self::stop) or when the
 /// last clone is dropped.
 #[derive(Clone)]
 pub struct LockdownTrigger {

@@ -1036,15 +1036,21 @@ pub async fn unlock_codes_verify_expire_and_rotate(store: S, clock: C) {
         UnlockCheck::NotSet
     );
     assert_eq!(
-        kind(store.rotate_unlock_code("lockdown", ttl).await),
+        kind(
+            store
+                .rotate_unlock_code("lockdown", ttl, &CodeIssuer::default())
+                .await
+        ),
         ErrorKind::NotFound
     );
     let record = store
-        .set_unlock_code("lockdown", "correct horse", ttl)
+        .set_unlock_code("lockdown", "correct horse", ttl, &CodeIssuer::by("admin"))
         .await
         .unwrap();
     assert_eq!(record.generation, 1);
     assert_eq!(record.expires_at, START + ttl);
+    assert_eq!(record.issued_by.as_deref(), Some("admin"));
+    assert_eq!(record.override_reason, None);
     assert_eq!(
         store.get_unlock_code("lockdown").await.unwrap(),
         Some(record)
@@ -1064,7 +1070,11 @@ pub async fn unlock_codes_verify_expire_and_rotate(store: S, clock: C) {
         UnlockCheck::Invalid
     );
     assert_eq!(
-        kind(store.set_unlock_code("lockdown", "", ttl).await),
+        kind(
+            store
+                .set_unlock_code("lockdown", "", ttl, &CodeIssuer::default())
+                .await
+        ),
         ErrorKind::InvalidInput
     );
 
@@ -1082,8 +1092,24 @@ pub async fn unlock_codes_verify_expire_and_rotate(store: S, clock: C) {
         "expiry is only revealed to holders of the code"
     );
 
-    let (rotated, code) = store.rotate_unlock_code("lockdown", ttl).await.unwrap();
+    let override_by_bob = CodeIssuer {
+        by: Some("bob".into()),
+        override_reason: Some("the code was lost".into()),
+    };
+    let (rotated, code) = store
+        .rotate_unlock_code("lockdown", ttl, &override_by_bob)
+        .await
+        .unwrap();
     assert_eq!(rotated.generation, 2);
+    assert_eq!(rotated.issued_by.as_deref(), Some("bob"));
+    assert_eq!(
+        rotated.override_reason.as_deref(),
+        Some("the code was lost")
+    );
+    assert_eq!(
+        store.get_unlock_code("lockdown").await.unwrap(),
+        Some(rotated.clone())
+    );
     assert_eq!(rotated.expires_at, clock.now() + ttl);
     assert_ne!(code, "correct horse");
     assert_eq!(
@@ -1097,7 +1123,11 @@ pub async fn unlock_codes_verify_expire_and_rotate(store: S, clock: C) {
             .unwrap(),
         UnlockCheck::Invalid
     );
-    let (_, code2) = store.rotate_unlock_code("lockdown", ttl).await.unwrap();
+    let (plain, code2) = store
+        .rotate_unlock_code("lockdown", ttl, &CodeIssuer::default())
+        .await
+        .unwrap();
+    assert_eq!((plain.issued_by, plain.override_reason), (None, None));
     assert_ne!(code, code2);
     assert_eq!(
         store.verify_unlock_code("lockdown", &code).await.unwrap(),

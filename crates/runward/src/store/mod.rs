@@ -274,16 +274,27 @@ pub trait Store: Send + Sync + 'static {
     // ----- unlock codes -----
 
     /// Stores a salted hash of `code` under `name`, valid until now + `ttl`, replacing any
-    /// previous code. The code itself is never stored.
-    async fn set_unlock_code(&self, name: &str, code: &str, ttl: Duration) -> Result<UnlockCode>;
+    /// previous code, with who issued it. The code itself is never stored.
+    async fn set_unlock_code(
+        &self,
+        name: &str,
+        code: &str,
+        ttl: Duration,
+        issuer: &CodeIssuer,
+    ) -> Result<UnlockCode>;
 
     /// Checks `code` against the stored hash. `Expired` is reported only for a matching code.
     async fn verify_unlock_code(&self, name: &str, code: &str) -> Result<UnlockCheck>;
 
     /// Replaces the code under `name` with a fresh random one valid until now + `ttl` and
-    /// returns it once, in plain text; the old code stops verifying. Fails with `NotFound`
-    /// when no code is set.
-    async fn rotate_unlock_code(&self, name: &str, ttl: Duration) -> Result<(UnlockCode, String)>;
+    /// returns it once, in plain text; the old code stops verifying. The record keeps
+    /// `issuer`. Fails with `NotFound` when no code is set.
+    async fn rotate_unlock_code(
+        &self,
+        name: &str,
+        ttl: Duration,
+        issuer: &CodeIssuer,
+    ) -> Result<(UnlockCode, String)>;
 
     /// The unlock-code record under `name` (without the code), even when expired.
     async fn get_unlock_code(&self, name: &str) -> Result<Option<UnlockCode>>;

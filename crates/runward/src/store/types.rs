@@ -567,6 +567,29 @@ pub struct UnlockCode {
     pub expires_at: Timestamp,
     /// 1 for the first code, incremented by every rotation.
     pub generation: u32,
+    /// Who issued this code, when known.
+    pub issued_by: Option<String>,
+    /// Why this code was issued without presenting the current one (an operator override).
+    pub override_reason: Option<String>,
+}
+
+/// Who issues an unlock code, and why when they did so without the current code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeIssuer {
+    /// The operator or component issuing the code.
+    pub by: Option<String>,
+    /// Set when the code replaces one its issuer could not present.
+    pub override_reason: Option<String>,
+}
+
+impl CodeIssuer {
+    /// A code issued by `by`.
+    pub fn by(by: impl Into<String>) -> Self {
+        CodeIssuer {
+            by: Some(by.into()),
+            override_reason: None,
+        }
+    }
 }
 
 /// The answer of [`Store::verify_unlock_code`](super::Store::verify_unlock_code).

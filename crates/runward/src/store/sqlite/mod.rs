@@ -1198,12 +1198,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_unlock_code(&self, name: &str, code: &str, ttl: Duration) -> Result<UnlockCode> {
+    async fn set_unlock_code(
+        &self,
+        name: &str,
+        code: &str,
+        ttl: Duration,
+        issuer: &CodeIssuer,
+    ) -> Result<UnlockCode> {
         non_empty(name, "unlock-code name")?;
         positive_ttl(ttl, "unlock code")?;
         let (name, code, iterations) = (name.to_owned(), code.to_owned(), self.unlock_iterations);
         let hash = Pool::blocking(move || unlock::hash_code(&code, iterations)).await?;
-        self.write(move |tx, now| write_unlock(tx, &name, &hash, now, ttl, false))
+        let issuer = issuer.clone();
+        self.write(move |tx, now| write_unlock(tx, &name, &hash, now, ttl, &issuer, false))
             .await
     }
 
@@ -1233,7 +1240,12 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn rotate_unlock_code(&self, name: &str, ttl: Duration) -> Result<(UnlockCode, String)> {
+    async fn rotate_unlock_code(
+        &self,
+        name: &str,
+        ttl: Duration,
+        issuer: &CodeIssuer,
+    ) -> Result<(UnlockCode, String)> {
         positive_ttl(ttl, "unlock code")?;
         let iterations = self.unlock_iterations;
         let (code, hash) = Pool::blocking(move || {
@@ -1243,8 +1255,9 @@ impl Store for SqliteStore {
         })
         .await?;
         let name = name.to_owned();
+        let issuer = issuer.clone();
         let record = self
-            .write(move |tx, now| write_unlock(tx, &name, &hash, now, ttl, true))
+            .write(move |tx, now| write_unlock(tx, &name, &hash, now, ttl, &issuer, true))
             .await?;
         Ok((record, code))
     }
@@ -1683,7 +1696,8 @@ fn insert_run(
 fn load_unlock(tx: &Transaction<'_>, name: &str) -> TxResult<Option<UnlockCode>> {
     Ok(tx
         .query_row(
-            "SELECT name, created_at, expires_at, generation FROM unlock_codes WHERE name = ?1",
+            "SELECT name, created_at, expires_at, generation, issued_by, override_reason
+             FROM unlock_codes WHERE name = ?1",
             [name],
             |r| {
                 Ok(UnlockCode {
@@ -1691,6 +1705,8 @@ fn load_unlock(tx: &Transaction<'_>, name: &str) -> TxResult<Option<UnlockCode>>
                     created_at: Timestamp::from_millis(r.get(1)?),
                     expires_at: Timestamp::from_millis(r.get(2)?),
                     generation: r.get(3)?,
+                    issued_by: r.get(4)?,
+                    override_reason: r.get(5)?,
                 })
             },
         )
@@ -1703,6 +1719,7 @@ fn write_unlock(
     hash: &str,
     now: Timestamp,
     ttl: Duration,
+    issuer: &CodeIssuer,
     must_exist: bool,
 ) -> TxResult<UnlockCode> {
     let previous = load_unlock(tx, name)?;
@@ -1715,16 +1732,20 @@ fn write_unlock(
     }
     let generation = previous.map_or(1, |p| p.generation + 1);
     tx.execute(
-        "INSERT INTO unlock_codes (name, hash, created_at, expires_at, generation)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO unlock_codes
+             (name, hash, created_at, expires_at, generation, issued_by, override_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at,
-             expires_at = excluded.expires_at, generation = excluded.generation",
+             expires_at = excluded.expires_at, generation = excluded.generation,
+             issued_by = excluded.issued_by, override_reason = excluded.override_reason",
         params![
             name,
             hash,
             now.as_millis(),
             (now + ttl).as_millis(),
-            generation
+            generation,
+            issuer.by,
+            issuer.override_reason
         ],
     )?;
     Ok(load_unlock(tx, name)?.expect("just written"))

@@ -1,10 +1,11 @@
 //! Versioned migrations of the SQLite store.
 
 /// `(version, description, SQL)`, applied in order, each in the transaction that records it.
-pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "runs, leases, step attempts, events, flags, unlock codes, schedules, fires, approvals",
-    r#"
+pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "runs, leases, step attempts, events, flags, unlock codes, schedules, fires, approvals",
+        r#"
 CREATE TABLE runs (
     id               TEXT PRIMARY KEY,
     runbook          TEXT NOT NULL,
@@ -133,7 +134,16 @@ CREATE TABLE approval_votes (
     PRIMARY KEY (approval_id, who)
 ) WITHOUT ROWID;
 "#,
-)];
+    ),
+    (
+        2,
+        "unlock codes record who issued them and why a rotation overrode the current code",
+        r#"
+ALTER TABLE unlock_codes ADD COLUMN issued_by TEXT;
+ALTER TABLE unlock_codes ADD COLUMN override_reason TEXT;
+"#,
+    ),
+];
 
 /// The schema version this build writes.
 pub(super) fn latest() -> u32 {
