@@ -13,8 +13,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 suite_rust() {
   log "rust: fmt"
   cargo fmt --all -- --check
-  log "rust: clippy"
-  cargo clippy --all-targets --quiet -- -D warnings
+  log "rust: clippy (core, CLI and both bindings)"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
   log "rust: tests (core + CLI, including doc tests)"
   cargo test --quiet
 }

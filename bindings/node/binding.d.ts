@@ -145,8 +145,8 @@ export declare class Flags {
   requirePresent(names: Array<string>): Promise<Flag[]>
   /**
    * Turns lockdown on for `options.owner` and resolves to a fresh unlock code, shown only
-   * here. When the owner already holds lockdown, it is renewed and the new code replaces
-   * the old one; while another owner holds it, rejects with `conflict`.
+   * here. While lockdown is on, whoever holds it, rejects with `conflict` naming the holder
+   * and how long it has been on.
    */
   lockdown(options: LockdownOptions): Promise<string>
   /**
@@ -157,11 +157,14 @@ export declare class Flags {
    */
   unlock(code: string): Promise<Flag | null>
   /**
-   * Replaces the unlock code and resolves to the new one; the old code stops working. It
-   * lives `ttlMs`, or as long as the previous code did. Rejects with `not_found` when
-   * lockdown is off and no code is set.
+   * Replaces the unlock code and resolves to the new one; the old code stops working.
+   * `options.code` is the current code (an expired one counts); without it,
+   * `overrideReason` and `who` are required and recorded with the new code. The new code
+   * lives `ttlMs`, or as long as the previous one did. Rejects with `policy_denied` for a
+   * wrong code, `not_found` when no code is set (or lockdown is off) and `invalid_input`
+   * when neither or both are given.
    */
-  rotateUnlockCode(ttlMs?: number | undefined | null): Promise<string>
+  rotateUnlockCode(options: RotateUnlockCodeOptions): Promise<string>
   /**
    * Whether lockdown is on (`flag`) and its unlock code's record (`code`: times and
    * generation, never the code), each `null` when absent.
@@ -559,6 +562,18 @@ export interface ProbeResponse {
   headers: Record<string, string>
   /** The body. */
   body: string
+}
+
+/** Options of `flags.rotateUnlockCode()`: the current `code`, or `overrideReason` and `who`. */
+export interface RotateUnlockCodeOptions {
+  /** The current unlock code; an expired one counts. */
+  code?: string
+  /** Why the current code cannot be presented; recorded with the new code. */
+  overrideReason?: string
+  /** Who overrides; recorded with the new code. */
+  who?: string
+  /** How long the new code stays valid, in milliseconds (default: as long as the old one). */
+  ttlMs?: number
 }
 
 /** Options of `runs.list()`. */

@@ -10,11 +10,10 @@ cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
-# npm dependencies, idempotently. `npm install` honours package-lock.json; `npm ci` is not used
-# because npm 11 rejects this lockfile's platform-specific optional packages as "missing".
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
-  || [ package.json -nt node_modules/.package-lock.json ]; then
-  npm install --no-audit --no-fund --loglevel=error
+# npm dependencies, idempotently: `npm ci` installs exactly the committed lockfile, and runs
+# again only when the lockfile changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 build_flags=(--platform --js binding.js --dts binding.d.ts)

@@ -26,17 +26,15 @@ fn required<T: DeserializeOwned>(what: &str, value: Option<Value>) -> runward::R
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(value) => value,
     };
-    serde_json::from_value(value).map_err(|e| invalid(format!("invalid {what}: {e}")))
-}
-
-/// A millisecond count given as a JavaScript number.
-fn millis(what: &str, ms: f64) -> runward::Result<Duration> {
-    if !ms.is_finite() || ms < 0.0 {
-        return Err(invalid(format!(
-            "{what} must be a non-negative number of milliseconds, not {ms}"
-        )));
-    }
-    Ok(Duration::from_millis(ms as u64))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            invalid(format!("invalid {what}: {inner}"))
+        } else {
+            invalid(format!("invalid {what}: `{path}`: {inner}"))
+        }
+    })
 }
 
 /// The flag names of `requireAbsent` and `requirePresent`: an array of strings.
