@@ -90,3 +90,62 @@ fn bad_runbooks_and_parameters_exit_2_with_a_location() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=VALUE"));
 }
+
+#[test]
+fn a_secret_in_a_command_line_is_refused_before_any_run_exists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("rotate.toml");
+    std::fs::write(
+        &file,
+        r#"[runbook]
+name = "rotate"
+
+[params.token]
+type = "secret"
+env = "WEBHOOK_TOKEN"
+
+[[steps]]
+id = "apply"
+kind = "command"
+env = { TOKEN = "{{ params.token }}" }
+argv = ["sh", "-c", "echo applied"]
+compensate = { kind = "command", shell = "revoke {{ params.token }}" }
+"#,
+    )
+    .unwrap();
+    for args in [&["plan"][..], &["run", "--as", "alice"]] {
+        let out = runward()
+            .current_dir(tmp.path())
+            .env("WEBHOOK_TOKEN", "s3cret-value")
+            .arg("runbook")
+            .args(args)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "runbook {args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("rotate.toml:13:"), "{stderr}");
+        assert!(stderr.contains("`shell`"), "{stderr}");
+        assert!(stderr.contains("pass it through `env`"), "{stderr}");
+        assert!(!stderr.contains("s3cret-value"), "{stderr}");
+    }
+    assert!(!tmp.path().join(".runward").exists(), "no run was recorded");
+
+    // Through `env` the same secret is fine.
+    let fixed = std::fs::read_to_string(&file).unwrap().replace(
+        "shell = \"revoke {{ params.token }}\"",
+        "shell = \"revoke\", env = { TOKEN = \"{{ params.token }}\" }",
+    );
+    std::fs::write(&file, fixed).unwrap();
+    let out = runward()
+        .args(["runbook", "plan"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -270,6 +270,32 @@ mod tests {
     }
 
     #[test]
+    fn build_refuses_a_secret_on_a_command_line() {
+        let command = |argv: &[&str]| {
+            StepKind::Command(crate::runbook::CommandStep {
+                argv: Some(argv.iter().map(|a| (*a).to_owned()).collect()),
+                shell: None,
+                env: Default::default(),
+                cwd: None,
+                success_codes: vec![0],
+                max_output_bytes: 1024,
+            })
+        };
+        let err = Runbook::builder("rotate")
+            .secret("token", "WEBHOOK_TOKEN")
+            .step(
+                StepDef::new("apply", command(&["true"]))
+                    .compensate(command(&["revoke", "{{ params.token }}"])),
+            )
+            .build()
+            .unwrap_err();
+        assert!(
+            err.message().contains("`argv` of step `apply.undo`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn build_refuses_what_parse_refuses() {
         let dup = Runbook::builder("x")
             .step(StepDef::new("a", sleep()))

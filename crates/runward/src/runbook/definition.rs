@@ -295,6 +295,7 @@ impl Runbook {
                 env: p.env,
             });
         }
+        let secrets = secret_references(&params);
         let known: BTreeSet<String> = params
             .iter()
             .map(|p| format!("params.{}", p.name))
@@ -306,7 +307,7 @@ impl Runbook {
                 .map(|spanned| {
                     let offset = spanned.span().start;
                     let table = spanned.into_inner();
-                    parse_step(table, &known).map_err(|message| {
+                    parse_step(table, &known, &secrets).map_err(|message| {
                         let key = message.split('`').nth(1).unwrap_or("kind");
                         let loc = key_offset(text, offset, key)
                             .or_else(|| key_offset(text, offset, "kind"))
@@ -424,6 +425,20 @@ impl Runbook {
                 )));
             }
         }
+        let secrets = secret_references(&self.params);
+        for step in self
+            .steps
+            .iter()
+            .chain(&self.on_cancel)
+            .chain(&self.failure_path)
+            .flat_map(|s| std::iter::once(s).chain(s.compensate.as_deref()))
+        {
+            if let StepKind::Command(c) = &step.kind {
+                if let Some(message) = secret_on_command_line(&step.id, c, &secrets) {
+                    return Err(Error::config(message));
+                }
+            }
+        }
         for step in &self.steps {
             if let OnFailure::Goto(target) = &step.policy.on_failure {
                 if !self.steps.iter().any(|s| &s.id == target) {
@@ -448,6 +463,42 @@ impl Runbook {
     pub fn step(&self, id: &str) -> Option<&StepDef> {
         self.steps.iter().find(|s| s.id == id)
     }
+}
+
+/// The template paths of secret parameters: `params.<name>`.
+fn secret_references(params: &[ParamSpec]) -> BTreeSet<String> {
+    params
+        .iter()
+        .filter(|p| p.ty == ParamType::Secret)
+        .map(|p| format!("params.{}", p.name))
+        .collect()
+}
+
+/// The refusal of a command step whose `argv`, `shell` or `cwd` refers to a secret
+/// parameter: a command line is visible to every process on the host, so secrets reach a
+/// command only through `env`. The message leads with the offending key in backticks.
+fn secret_on_command_line(
+    id: &str,
+    step: &CommandStep,
+    secrets: &BTreeSet<String>,
+) -> Option<String> {
+    let fields = [
+        ("argv", step.argv.clone().unwrap_or_default()),
+        ("shell", step.shell.iter().cloned().collect()),
+        ("cwd", step.cwd.iter().cloned().collect()),
+    ];
+    fields.into_iter().find_map(|(key, texts)| {
+        texts.iter().find_map(|text| {
+            references(text)
+                .into_iter()
+                .find(|r| secrets.contains(r))
+                .map(|secret| {
+                    format!(
+                        "`{key}` of step `{id}` refers to the secret `{{{{ {secret} }}}}`: a command line is visible to every process on the host; pass it through `env` instead (env = {{ NAME = \"{{{{ {secret} }}}}\" }})"
+                    )
+                })
+        })
+    })
 }
 
 fn get_str(table: &toml::Table, key: &str) -> std::result::Result<Option<String>, String> {
@@ -489,6 +540,7 @@ pub(crate) fn rerun_by_default(kind: &str) -> bool {
 fn parse_step(
     table: toml::Table,
     known: &BTreeSet<String>,
+    secrets: &BTreeSet<String>,
 ) -> std::result::Result<StepDef, String> {
     let id = get_str(&table, "id")?.ok_or("`id` is missing: every step needs a unique `id`")?;
     let kind_name = get_str(&table, "kind")?.ok_or_else(|| {
@@ -552,7 +604,8 @@ fn parse_step(
             let mut undo = undo.clone();
             undo.insert("id".into(), toml::Value::String(format!("{id}.undo")));
             Some(Box::new(
-                parse_step(undo, known).map_err(|m| format!("`compensate` of step `{id}`: {m}"))?,
+                parse_step(undo, known, secrets)
+                    .map_err(|m| format!("`compensate` of step `{id}`: {m}"))?,
             ))
         }
         Some(_) => {
@@ -574,6 +627,9 @@ fn parse_step(
             return Err(format!(
                 "`argv` or `shell`: command step `{id}` needs exactly one of them"
             ));
+        }
+        if let Some(message) = secret_on_command_line(&id, c, secrets) {
+            return Err(message);
         }
     }
     Ok(StepDef {
