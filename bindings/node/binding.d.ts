@@ -470,8 +470,9 @@ export interface EngineOptions {
   /** The lease owner name, unique per process (default `<host>:<pid>:<random>`). */
   owner?: string
   /**
-   * How long a lease lasts without renewal (default 30000). A run whose process died is
-   * orphaned (by `sweep()`) this long after its last renewal.
+   * How long a lease lasts without renewal (default: `[engine] lease_ttl` of `config`,
+   * else 30000), between 100 and 86400000. A run whose process died is orphaned (by
+   * `sweep()`) this long after its last renewal.
    */
   leaseTtlMs?: number
   /**

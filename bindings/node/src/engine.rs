@@ -36,8 +36,9 @@ use tokio::sync::oneshot;
 pub(crate) struct EngineOptions {
     /// The lease owner name, unique per process (default `<host>:<pid>:<random>`).
     pub owner: Option<String>,
-    /// How long a lease lasts without renewal (default 30000). A run whose process died is
-    /// orphaned (by `sweep()`) this long after its last renewal.
+    /// How long a lease lasts without renewal (default: `[engine] lease_ttl` of `config`,
+    /// else 30000), between 100 and 86400000. A run whose process died is orphaned (by
+    /// `sweep()`) this long after its last renewal.
     #[napi(ts_type = "number")]
     pub lease_ttl_ms: Option<u64>,
     /// A `runward.toml` whose health checks gates and `probe_first` policies read, and whose
@@ -348,14 +349,16 @@ impl Engine {
                     }
                     builder = builder.owner(owner);
                 }
-                if let Some(ms) = options.lease_ttl_ms {
-                    builder = builder.lease_ttl(Duration::from_millis(ms));
-                }
+                let mut lease_ttl = options.lease_ttl_ms.map(Duration::from_millis);
                 if let Some(config) = &options.config {
                     let config = Config::load(config)?;
+                    lease_ttl = lease_ttl.or(config.engine.lease_ttl);
                     builder = builder
                         .registry(config.registry()?)
                         .outbound((*config.outbound).clone());
+                }
+                if let Some(ttl) = lease_ttl {
+                    builder = builder.lease_ttl(ttl)?;
                 }
                 for (name, call) in steps.unwrap_or_default() {
                     let step = JsStep {

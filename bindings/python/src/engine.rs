@@ -39,10 +39,13 @@ struct Built {
     engine: engine::Engine,
 }
 
-fn build(setup: &Setup, steps: &BTreeMap<String, Arc<dyn Step>>) -> engine::Engine {
+fn build(
+    setup: &Setup,
+    steps: &BTreeMap<String, Arc<dyn Step>>,
+) -> runward::Result<engine::Engine> {
     let mut builder = engine::Engine::builder(setup.store.clone()).owner(setup.owner.clone());
     if let Some(ttl) = setup.lease_ttl {
-        builder = builder.lease_ttl(ttl);
+        builder = builder.lease_ttl(ttl)?;
     }
     if let Some(registry) = &setup.registry {
         builder = builder.registry(registry.clone());
@@ -53,7 +56,7 @@ fn build(setup: &Setup, steps: &BTreeMap<String, Arc<dyn Step>>) -> engine::Engi
     for (name, step) in steps {
         builder = builder.step(name.clone(), step.clone());
     }
-    builder.build()
+    Ok(builder.build())
 }
 
 /// A Python callable receiving each event dict.
@@ -112,14 +115,12 @@ fn callback_of(on_event: Option<Bound<'_, PyAny>>) -> PyResult<Option<Callback>>
 fn lease_ttl_of(seconds: Option<f64>) -> PyResult<Option<Duration>> {
     seconds
         .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "lease_ttl is {s}: give a positive number of seconds"
-                    ))
-                })
+            let ttl = Duration::try_from_secs_f64(s).map_err(|_| {
+                invalid(format!(
+                    "lease_ttl is {s}: give a positive number of seconds"
+                ))
+            })?;
+            engine::check_lease_ttl(ttl).map_err(|e| invalid(format!("lease_ttl: {}", e.message())))
         })
         .transpose()
 }
@@ -132,11 +133,12 @@ async fn open_engine(
     registry: Option<Registry>,
     steps: BTreeMap<String, Arc<dyn Step>>,
 ) -> runward::Result<Engine> {
-    let (mut registry, mut outbound) = (registry, None);
+    let (mut registry, mut outbound, mut lease_ttl) = (registry, None, lease_ttl);
     if let Some(config) = config {
         let config = Config::load(&config)?;
         outbound = Some(config.outbound.as_ref().clone());
         registry = Some(config.registry()?);
+        lease_ttl = lease_ttl.or(config.engine.lease_ttl);
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
     let owner = owner.unwrap_or_else(engine::default_owner);
@@ -147,7 +149,7 @@ async fn open_engine(
         registry,
         outbound,
     };
-    let engine = build(&setup, &steps);
+    let engine = build(&setup, &steps)?;
     Ok(Engine {
         pid: std::process::id(),
         path,
@@ -442,7 +444,7 @@ impl Engine {
         let step = checked_step(name.clone(), func)?;
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         built.steps.insert(name, step);
-        built.engine = build(&self.setup, &built.steps);
+        built.engine = build(&self.setup, &built.steps).map_err(py_err)?;
         Ok(())
     }
 

@@ -433,6 +433,8 @@ def test_errors_map_to_the_runward_exceptions(engine: runward.Engine, db: Path) 
         engine.resume("no-such-run", guarded)
     with pytest.raises(runward.InvalidInputError, match="lease_ttl"):
         runward.Engine.open(db, lease_ttl=0)
+    with pytest.raises(runward.InvalidInputError, match="between 100ms and 1day"):
+        runward.Engine.open(db, lease_ttl=7 * 86400)
     with pytest.raises(TypeError, match="custom step `x`"):
         runward.Engine.open(db, steps={"x": 3})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="on_event"):
@@ -622,3 +624,10 @@ def test_the_async_twins_work_on_asyncio(db: Path) -> None:
         assert cancelled["run"]["status"] == "cancelled"
 
     asyncio.run(main())
+
+
+def test_the_configured_lease_ttl_is_checked(tmp_path: Path) -> None:
+    config = tmp_path / "runward.toml"
+    config.write_text('[engine]\nlease_ttl = "0s"\n')
+    with pytest.raises(runward.ConfigError, match=r"runward.toml:2:.*`lease_ttl`.*between 100ms and 1day"):
+        runward.Engine.open(tmp_path / "state.db", config=config)

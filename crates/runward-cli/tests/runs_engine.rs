@@ -425,3 +425,46 @@ fn sweep_reports_json() {
     );
     assert_eq!(sweep["approvals_timed_out"][0]["status"], "timed_out");
 }
+
+/// A run whose process was killed is recovered one lease TTL after its last renewal: with
+/// `[engine] lease_ttl = "1s"`, a sweep 1.5 s after the kill finds it orphaned.
+#[test]
+fn the_configured_lease_ttl_decides_when_a_killed_run_is_orphaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "runward.toml", "[engine]\nlease_ttl = \"1s\"\n");
+    write(
+        dir,
+        "nap.toml",
+        "[runbook]\nname = \"nap\"\n[[steps]]\nid = \"nap\"\nkind = \"sleep\"\nduration = \"60s\"\n",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runward"))
+        .current_dir(dir)
+        .env_remove("RUNWARD_CONFIG")
+        .args(["runbook", "run", "nap.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = || {
+        let out = cmd(dir, &["runbook", "list", "--status", "running", "--json"]);
+        out.json().as_array().map_or(0, Vec::len) == 1
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !running() {
+        assert!(std::time::Instant::now() < deadline, "the run starts");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sweep = cmd(dir, &["runbook", "sweep", "--json"]).json();
+    assert_eq!(sweep["orphaned"].as_array().unwrap().len(), 1, "{sweep}");
+    assert_eq!(sweep["orphaned"][0]["status"], "orphaned");
+
+    // Zero is an error with its location, never silently raised.
+    write(dir, "runward.toml", "[engine]\nlease_ttl = \"0s\"\n");
+    let out = cmd(dir, &["runbook", "sweep"]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("runward.toml:2:"), "{}", out.stderr);
+}

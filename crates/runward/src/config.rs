@@ -69,6 +69,8 @@ pub struct Config {
     pub outbound: Arc<OutboundPolicy>,
     /// Where runward keeps its state.
     pub state_dir: PathBuf,
+    /// The `[engine]` section, validated.
+    pub engine: EngineSection,
     /// The `[[schedules]]` entries, validated (spec, zone, runbook file, parameters, policies).
     pub schedules: Vec<crate::schedule::Schedule>,
     checks: Vec<CheckEntry>,
@@ -180,6 +182,20 @@ struct StateSection {
     dir: Option<PathBuf>,
 }
 
+/// `[engine]`: how the run engine of `runward runbook` and `runward serve` behaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineSection {
+    /// How long a run's lease lasts without renewal (`lease_ttl = "10s"`); `None` keeps
+    /// [`DEFAULT_LEASE_TTL`](crate::runbook::engine::DEFAULT_LEASE_TTL).
+    pub lease_ttl: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngineSection {
+    lease_ttl: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -193,6 +209,8 @@ struct RawConfig {
     policy: PolicySection,
     #[serde(default)]
     state: StateSection,
+    #[serde(default)]
+    engine: RawEngineSection,
     #[serde(default)]
     checks: Vec<Spanned<toml::Table>>,
     #[serde(default)]
@@ -333,6 +351,29 @@ impl Config {
             });
         }
         let schedules = parse_schedules(text, file, base_dir, raw.schedules)?;
+        let engine = EngineSection {
+            lease_ttl: raw
+                .engine
+                .lease_ttl
+                .map(|ttl| {
+                    humantime::parse_duration(&ttl)
+                        .map_err(|e| {
+                            Error::config(format!(
+                                "`lease_ttl` is `{ttl}`, not a duration ({e}): write e.g. \"10s\""
+                            ))
+                        })
+                        .and_then(|d| {
+                            crate::runbook::engine::check_lease_ttl(d)
+                                .map_err(|e| Error::config(format!("`lease_ttl`: {}", e.message())))
+                        })
+                        .map_err(|e| {
+                            let section = text.find("[engine]").unwrap_or(0);
+                            let at = key_offset(text, section, "lease_ttl").unwrap_or(section);
+                            e.with_location(locate(at))
+                        })
+                })
+                .transpose()?,
+        };
         let state_dir = raw
             .state
             .dir
@@ -351,6 +392,7 @@ impl Config {
                 base_dir.join(state_dir)
             },
             schedules,
+            engine,
             checks,
             source: Arc::from(text),
         };
@@ -444,6 +486,20 @@ impl Config {
         } else {
             crate::store::SqliteStore::open_in_memory().await
         }
+    }
+
+    /// An engine builder over `store` with this configuration's outbound policy and
+    /// `[engine]` settings (the lease TTL); callers add the health registry and steps.
+    pub fn engine_builder(
+        &self,
+        store: Arc<dyn crate::store::Store>,
+    ) -> Result<crate::runbook::engine::EngineBuilder> {
+        let mut builder =
+            crate::runbook::engine::Engine::builder(store).outbound((*self.outbound).clone());
+        if let Some(ttl) = self.engine.lease_ttl {
+            builder = builder.lease_ttl(ttl)?;
+        }
+        Ok(builder)
     }
 
     /// The bearer token that unlocks details, read from `server.token_env`.
@@ -620,6 +676,37 @@ fn build_spec(entry: &CheckEntry, ctx: &BuildContext) -> Result<CheckSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_lease_ttl_is_read_and_bad_values_name_the_line() {
+        let parse = |value: &str| {
+            Config::parse(
+                &format!("[service]\nid = \"x\"\n\n[engine]\nlease_ttl = \"{value}\"\n"),
+                Some(Path::new("r.toml")),
+                Path::new("."),
+            )
+        };
+        let config = parse("5s").unwrap();
+        assert_eq!(config.engine.lease_ttl, Some(Duration::from_secs(5)));
+        assert_eq!(
+            Config::embedded_default().engine.lease_ttl,
+            None,
+            "the engine's default applies"
+        );
+        for (value, says) in [
+            ("0s", "between 100ms and 1day"),
+            ("50ms", "between 100ms and 1day"),
+            ("30days", "between 100ms and 1day"),
+            ("soon", "not a duration"),
+        ] {
+            let err = parse(value).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config);
+            let text = err.to_string();
+            assert!(text.starts_with("r.toml:5:"), "{value}: {text}");
+            assert!(text.contains("`lease_ttl`"), "{value}: {text}");
+            assert!(text.contains(says), "{value}: {text}");
+        }
+    }
 
     #[test]
     fn syntax_error_names_file_and_line() {

@@ -63,6 +63,7 @@ shell = "echo \"{{ run.id }} finish $RUNWARD_IDEMPOTENCY_KEY\" >> {{ params.dir 
 fn engine(store: Arc<dyn Store>) -> Engine {
     Engine::builder(store)
         .lease_ttl(Duration::from_millis(200))
+        .unwrap()
         .renew_every(Duration::from_millis(50))
         .poll_every(Duration::from_millis(50))
         .build()
@@ -324,6 +325,7 @@ async fn lease_runner() {
     let engine = Engine::builder(store.clone())
         .owner("paused-process")
         .lease_ttl(Duration::from_millis(300))
+        .unwrap()
         .renew_every(Duration::from_millis(100))
         .build();
     let run = store

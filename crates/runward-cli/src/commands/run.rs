@@ -24,7 +24,7 @@ const EXIT_BAD_INPUT: i32 = 2;
 /// configuration file was found, and its outbound policy.
 pub(crate) async fn engine(config: &Config) -> Result<Engine> {
     let store: Arc<dyn Store> = Arc::new(config.open_store().await?);
-    let mut builder = Engine::builder(store).outbound((*config.outbound).clone());
+    let mut builder = config.engine_builder(store)?;
     if config.path.is_some() {
         builder = builder.registry(config.registry()?);
     }

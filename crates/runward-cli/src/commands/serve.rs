@@ -31,9 +31,9 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
         None => None,
     };
     let store: Arc<dyn Store> = Arc::new(config.open_store().await?);
-    let engine = Engine::builder(store)
+    let engine = config
+        .engine_builder(store)?
         .registry(registry.clone())
-        .outbound((*config.outbound).clone())
         .build();
     let drivers = Drivers::new(engine.clone());
     let mut app = router(registry.clone(), config.endpoint_options());

@@ -51,6 +51,29 @@ mod events;
 mod lease;
 
 pub use custom::{CustomSteps, Step, step_fn};
+
+/// How long a run's lease lasts without renewal when nothing else sets it.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+/// The shortest lease TTL accepted: the driver renews every third of it.
+pub const MIN_LEASE_TTL: Duration = Duration::from_millis(100);
+/// The longest lease TTL accepted: a run whose driver died waits this long to be recovered.
+pub const MAX_LEASE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Checks a lease TTL: between [`MIN_LEASE_TTL`] and [`MAX_LEASE_TTL`]. Anything else fails
+/// with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput); it is never adjusted.
+pub fn check_lease_ttl(ttl: Duration) -> Result<Duration> {
+    if (MIN_LEASE_TTL..=MAX_LEASE_TTL).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err(crate::Error::invalid(format!(
+            "the lease TTL is {}: give a value between {} and {} (default {}); a run whose driver dies is recovered one TTL after its last renewal",
+            humantime::format_duration(ttl),
+            humantime::format_duration(MIN_LEASE_TTL),
+            humantime::format_duration(MAX_LEASE_TTL),
+            humantime::format_duration(DEFAULT_LEASE_TTL),
+        )))
+    }
+}
 pub use events::RunEvents;
 
 use super::{ParamType, Runbook, plan};
@@ -121,11 +144,13 @@ impl EngineBuilder {
         self
     }
 
-    /// How long a lease lasts without renewal (default 30 s). A run whose driver died is
-    /// orphaned this long after its last renewal.
-    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(100));
-        self
+    /// How long a lease lasts without renewal ([`DEFAULT_LEASE_TTL`] unless set). A run
+    /// whose driver died can be marked `orphaned` by a sweep this long after its last renewal.
+    /// Fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) outside
+    /// [`MIN_LEASE_TTL`]..=[`MAX_LEASE_TTL`] (see [`check_lease_ttl`]).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.lease_ttl = check_lease_ttl(ttl)?;
+        Ok(self)
     }
 
     /// How often the lease is renewed (default a third of the TTL).
@@ -234,7 +259,7 @@ impl Engine {
         EngineBuilder {
             store,
             owner: None,
-            lease_ttl: Duration::from_secs(30),
+            lease_ttl: DEFAULT_LEASE_TTL,
             renew_every: None,
             poll_every: Duration::from_secs(1),
             registry: None,

@@ -792,6 +792,7 @@ async fn a_driver_that_lost_its_lease_writes_nothing_more() {
     let paused = Engine::builder(store.clone())
         .owner("paused")
         .lease_ttl(Duration::from_millis(150))
+        .unwrap()
         .renew_every(Duration::from_secs(60))
         .build();
     let other = Engine::builder(store.clone()).owner("other").build();
