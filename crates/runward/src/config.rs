@@ -301,8 +301,7 @@ impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: impl AsRef<Path>) -> Result<Config> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read configuration `{}`", path.display()), e))?;
+        let text = crate::toml_location::read_text(path, "configuration")?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -344,6 +343,12 @@ impl Config {
                         .with_location(locate(offset)));
                 }
             };
+            if let Err(e) = crate::names::validate_name("check name", &name) {
+                let at = key_offset(text, offset, "name").unwrap_or(offset);
+                return Err(
+                    Error::config(format!("`name`: {}", e.message())).with_location(locate(at))
+                );
+            }
             checks.push(CheckEntry {
                 name,
                 offset,
@@ -531,7 +536,9 @@ fn parse_schedules(
         let offset = spanned.span().start;
         let table = spanned.into_inner();
         let label = match table.get("name") {
-            Some(toml::Value::String(name)) => format!("schedule `{name}`"),
+            Some(toml::Value::String(name)) => {
+                format!("schedule `{}`", crate::names::shown(name))
+            }
             _ => "[[schedules]] entry".to_owned(),
         };
         let schedule = crate::schedule::Schedule::from_toml(&table, base_dir).map_err(|e| {

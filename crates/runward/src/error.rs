@@ -94,15 +94,47 @@ pub struct Error {
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
+/// The longest quoted value kept whole in a message, in characters.
+const MAX_QUOTED: usize = 80;
+/// The longest message kept, in characters.
+const MAX_MESSAGE: usize = 2000;
+
+/// Shortens quoted values longer than [`MAX_QUOTED`] and the message to [`MAX_MESSAGE`].
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_QUOTED {
+        return message;
+    }
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE + 8));
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        // Odd parts sit between backticks.
+        if i % 2 == 1 && part.chars().nth(MAX_QUOTED).is_some() {
+            out.extend(part.chars().take(MAX_QUOTED / 2));
+            out.push_str(&format!("… ({} characters)", part.chars().count()));
+        } else {
+            out.push_str(part);
+        }
+    }
+    if let Some((cut, _)) = out.char_indices().nth(MAX_MESSAGE) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
 /// `Result` with runward's [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// A new error of `kind`; the message should say what to do about it.
+    /// A new error of `kind`; the message should say what to do about it. A value quoted in
+    /// backticks longer than 80 characters is shortened to its start, and the whole message
+    /// to 2000 characters, so an error about a huge input stays readable.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: bounded(message.into()),
             location: None,
             source: None,
         }
@@ -151,5 +183,26 @@ impl Error {
             ErrorKind::Io
         };
         Error::new(kind, format!("{context}: {err}")).with_source(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_quoted_values_are_shortened_and_short_messages_kept() {
+        let short = "`name`: check name `db` is taken";
+        assert_eq!(Error::invalid(short).message(), short);
+        let huge = "x".repeat(1 << 20);
+        let err = Error::config(format!("`on_failure` is `{huge}`: expected abort"));
+        assert!(err.message().starts_with("`on_failure` is `xxxx"), "{err}");
+        assert!(
+            err.message()
+                .contains("… (1048576 characters)`: expected abort")
+        );
+        assert!(err.message().len() < 200);
+        let err = Error::invalid("y".repeat(5000));
+        assert_eq!(err.message().chars().count(), MAX_MESSAGE + 1);
     }
 }

@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod flags;
 pub mod health;
+pub mod names;
 pub mod policy;
 pub mod probes;
 mod process;
@@ -31,6 +32,7 @@ pub mod runbook;
 pub mod schedule;
 pub mod secrets;
 pub mod store;
+pub mod table;
 mod tls;
 mod toml_location;
 

@@ -768,6 +768,7 @@ fn every_kind_builds_and_reports_its_component_type() {
         ("redis", "host = \"127.0.0.1\"", "datastore", false),
         ("disk", "path = \".\"\nmin_free_percent = 5", "system", true),
         ("path", "path = \"state\"\ncreate = true", "system", true),
+        ("state", "path = \".runward\"", "datastore", true),
         (
             "freshness",
             "path = \"hb\"\nmax_file_age_ms = 1000",

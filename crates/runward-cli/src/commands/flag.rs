@@ -4,7 +4,7 @@
 //! lockdown to end), 2 bad input.
 
 use crate::cli::{FlagClearArgs, FlagCommand, FlagListArgs, FlagSetArgs, LockdownArgs, UnlockArgs};
-use crate::output::{errln, outln};
+use crate::output::{errln, out, outln};
 use anyhow::Result;
 use runward::config::Config;
 use runward::flags::{Flags, LOCKDOWN, RotateAuthority};
@@ -104,22 +104,10 @@ async fn list(config: &Config, args: FlagListArgs) -> Result<i32> {
             ]
         })
         .collect();
-    let header = ["NAME", "OWNER", "EXPIRES", "REASON"];
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(header.map(str::to_owned)).chain(rows) {
-        let line = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ");
-        outln!("{}", line.trim_end());
-    }
+    out!(
+        "{}",
+        runward::table::render(&["NAME", "OWNER", "EXPIRES", "REASON"], &rows)
+    );
     Ok(0)
 }
 

@@ -65,23 +65,25 @@ async fn list(store: &dyn Store, args: RunListArgs) -> Result<i32> {
         outln!("no runs match");
         return Ok(0);
     }
-    outln!(
-        "{:<38} {:<22} {:<20} {:<26} STARTED BY",
-        "RUN",
-        "RUNBOOK",
-        "STATUS",
-        "UPDATED"
+    let rows: Vec<[String; 5]> = runs
+        .iter()
+        .map(|run| {
+            [
+                run.id.to_string(),
+                run.runbook.clone(),
+                run.status.to_string(),
+                run.updated_at.to_string(),
+                run.started_by.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out!(
+        "{}",
+        runward::table::render(
+            &["RUN", "RUNBOOK", "STATUS", "UPDATED", "STARTED BY"],
+            &rows
+        )
     );
-    for run in &runs {
-        outln!(
-            "{:<38} {:<22} {:<20} {:<26} {}",
-            run.id,
-            run.runbook,
-            run.status,
-            run.updated_at.to_string(),
-            run.started_by.as_deref().unwrap_or("-")
-        );
-    }
     Ok(0)
 }
 

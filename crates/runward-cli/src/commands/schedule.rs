@@ -1,7 +1,7 @@
 //! `runward schedule`: list schedules, tick once.
 
 use crate::cli::{ScheduleCommand, ScheduleListArgs, ScheduleTickArgs};
-use crate::output::{errln, outln};
+use crate::output::{errln, out, outln};
 use anyhow::Result;
 use runward::config::Config;
 use runward::schedule::{Scheduler, parse_time};
@@ -51,29 +51,10 @@ async fn list(config: &Config, scheduler: &Scheduler, args: ScheduleListArgs) ->
             ]
         })
         .collect();
-    let header = ["NAME", "SPEC", "ZONE", "NEXT DUE", "LAST FIRE"];
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: [&str; 5]| -> std::io::Result<()> {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        outln!("{}", text.join("  ").trim_end());
-        Ok(())
-    };
-    line(header)?;
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4]])?;
-    }
+    out!(
+        "{}",
+        runward::table::render(&["NAME", "SPEC", "ZONE", "NEXT DUE", "LAST FIRE"], &rows)
+    );
     Ok(0)
 }
 

@@ -556,15 +556,7 @@ fn describe(flag: &Flag) -> String {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "`{name}` is not a flag name; use a non-empty name without spaces, such as `restarting`"
-            ),
-        ));
-    }
-    Ok(())
+    crate::names::validate_name("flag name", name)
 }
 
 /// A fresh code: four groups of four unambiguous characters (80 bits), e.g. `K7QM-3XWP-...`.

@@ -360,12 +360,7 @@ impl RegistryBuilder {
         let mut by_kind: [Vec<usize>; 3] = Default::default();
         let mut warnings = Vec::new();
         for (idx, spec) in self.checks.iter().enumerate() {
-            if spec.name.is_empty() || spec.name.contains(['/', ' ', '?', '#']) {
-                return Err(Error::invalid(format!(
-                    "check name `{}` is invalid: use letters, digits, `-`, `_` or `.`",
-                    spec.name
-                )));
-            }
+            crate::names::validate_name("check name", &spec.name)?;
             if by_name.insert(spec.name.clone(), idx).is_some() {
                 return Err(Error::invalid(format!(
                     "two checks are named `{}`: give each check a unique name",

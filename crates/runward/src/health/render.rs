@@ -161,29 +161,10 @@ pub fn table(report: &Report) -> String {
             ]
         })
         .collect();
-    let header = ["CHECK", "STATUS", "ROLE", "TOOK", "OUTPUT"];
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (i, cell) in row.iter().enumerate().take(4) {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let mut line = |cells: [&str; 5]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i < 4 {
-                let _ = write!(text, "{cell:<w$}  ", w = widths[i]);
-            } else {
-                text.push_str(cell);
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
-    }
+    out.push_str(&crate::table::render(
+        &["CHECK", "STATUS", "ROLE", "TOOK", "OUTPUT"],
+        &rows,
+    ));
     for (name, value) in &report.values {
         out.push_str(&format!("value {name} = {value}\n"));
     }

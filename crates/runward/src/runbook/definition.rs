@@ -253,8 +253,7 @@ impl Runbook {
     /// Reads and validates a runbook file. Errors name the file, line and key.
     pub fn load(path: impl AsRef<Path>) -> Result<Runbook> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read runbook `{}`", path.display()), e))?;
+        let text = crate::toml_location::read_text(path, "runbook")?;
         Runbook::parse(&text, Some(path))
     }
 
@@ -271,6 +270,8 @@ impl Runbook {
                 key_offset(text, header_offset, key).unwrap_or(header_offset)
             ))
         };
+        crate::names::validate_name("runbook name", &raw.runbook.name)
+            .map_err(|e| header_error("name", format!("`name`: {}", e.message())))?;
         let on_failure = match raw.runbook.on_failure.as_deref() {
             None => OnFailure::Abort,
             Some(text) => OnFailure::parse(text).map_err(|m| header_error("on_failure", m))?,
@@ -334,10 +335,11 @@ impl Runbook {
             failure_path,
             path: file.map(Path::to_path_buf),
         };
-        runbook.validate().map_err(|e| match file {
-            Some(f) => Error::config(format!("{}: {}", f.display(), e.message())),
-            None => e,
-        })?;
+        // What only the whole runbook shows (duplicate ids, jump targets, no steps) is
+        // located at its [runbook] header.
+        runbook
+            .validate()
+            .map_err(|e| Error::config(e.message().to_owned()).with_location(at(header_offset)))?;
         Ok(runbook)
     }
 
@@ -391,8 +393,11 @@ impl Runbook {
 
     /// Checks what parsing cannot: unique step ids, jump targets, at least one step.
     pub fn validate(&self) -> Result<()> {
-        if self.name.trim().is_empty() {
-            return Err(Error::config("the runbook needs a `name`"));
+        crate::names::validate_name("runbook name", &self.name)
+            .map_err(|e| Error::config(e.message().to_owned()))?;
+        for flag in self.requires.absent.iter().chain(&self.requires.present) {
+            crate::names::validate_name("required flag name", flag)
+                .map_err(|e| Error::config(e.message().to_owned()))?;
         }
         if self.steps.is_empty() {
             return Err(Error::config(format!(
@@ -407,17 +412,8 @@ impl Runbook {
             .chain(&self.on_cancel)
             .chain(&self.failure_path)
         {
-            if step.id.is_empty()
-                || !step
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err(Error::config(format!(
-                    "step id `{}` is invalid: use letters, digits, `-`, `_` or `.`",
-                    step.id
-                )));
-            }
+            crate::names::validate_name("step id", &step.id)
+                .map_err(|e| Error::config(e.message().to_owned()))?;
             if !ids.insert(step.id.as_str()) {
                 return Err(Error::config(format!(
                     "two steps have the id `{}`: step ids must be unique",
@@ -543,6 +539,7 @@ fn parse_step(
     secrets: &BTreeSet<String>,
 ) -> std::result::Result<StepDef, String> {
     let id = get_str(&table, "id")?.ok_or("`id` is missing: every step needs a unique `id`")?;
+    crate::names::validate_name("step id", &id).map_err(|e| format!("`id`: {}", e.message()))?;
     let kind_name = get_str(&table, "kind")?.ok_or_else(|| {
         format!(
             "`kind` is missing in step `{id}`: expected one of {}",

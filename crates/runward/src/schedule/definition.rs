@@ -274,16 +274,7 @@ fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 fn validate_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(Error::invalid(format!(
-            "schedule name `{name}` is invalid: use letters, digits, `-`, `_` or `.`"
-        )));
-    }
-    Ok(())
+    crate::names::validate_name("schedule name", name)
 }
 
 /// The catch-up window that applies to `def`: its own, else the policy's default.
