@@ -71,7 +71,7 @@ test('a flag held by another owner is refused', async () => {
 
 test('bad arguments reject with invalid_input', async () => {
   const flags = await openFlags()
-  await assert.rejects(flags.set('two words', { ttlMs: MINUTE, owner: 'me' }), runwardError('invalid_input', /not a flag name/))
+  await assert.rejects(flags.set('two words', { ttlMs: MINUTE, owner: 'me' }), runwardError('invalid_input', /flag name `two words` contains a space/))
   await assert.rejects(flags.set('restarting', { ttlMs: 0, owner: 'me' }), runwardError('invalid_input', /./))
   await assert.rejects(flags.set('restarting', { owner: 'me' }), runwardError('invalid_input', /missing field `ttlMs`/))
   await assert.rejects(flags.set('restarting'), runwardError('invalid_input', /ttlMs/))

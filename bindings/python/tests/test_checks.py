@@ -278,7 +278,7 @@ def test_add_check_validation() -> None:
     h.add_check("a", lambda: True)
     with pytest.raises(runward.InvalidInputError, match="two checks are named `a`"):
         h.add_check("a", lambda: True)
-    with pytest.raises(runward.InvalidInputError, match="invalid"):
+    with pytest.raises(runward.InvalidInputError, match="check name `bad name` contains a space"):
         h.add_check("bad name", lambda: True)
     with pytest.raises(runward.InvalidInputError, match="probe kind"):
         h.add_check("b", lambda: True, probes=["sometimes"])

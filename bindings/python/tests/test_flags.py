@@ -64,7 +64,7 @@ def test_a_flag_held_by_another_owner_is_refused(flags: runward.Flags) -> None:
 
 
 def test_bad_input_is_refused(flags: runward.Flags) -> None:
-    with pytest.raises(runward.InvalidInputError, match="not a flag name"):
+    with pytest.raises(runward.InvalidInputError, match="flag name `two words` contains a space"):
         flags.set("two words", MINUTE, "me")
     with pytest.raises(runward.InvalidInputError):
         flags.set("restarting", 0, "me")
