@@ -28,17 +28,24 @@ case "$status" in
 esac
 
 log "a durable runbook: the controlled restart of the demo service (examples/runbooks)"
-DEMO_DIR="$(mktemp -d)"
-python3 "$ROOT/examples/demo_service/demo_service.py" --port 0 --data "$DEMO_DIR/data" \
-  --port-file "$DEMO_DIR/port" --startup-delay 0 >"$DEMO_DIR/service.log" 2>&1 &
+# The run's state and evidence stay in target/setup-demo (ignored by git), so the commands
+# printed below keep working; the demo service's scratch data goes away on exit.
+RUNS="$ROOT/target/setup-demo"
+rm -rf "$RUNS"
+mkdir -p "$RUNS"
+SCRATCH="$(mktemp -d)"
+python3 "$ROOT/examples/demo_service/demo_service.py" --port 0 --data "$SCRATCH/data" \
+  --port-file "$SCRATCH/port" --startup-delay 0 >"$SCRATCH/service.log" 2>&1 &
 SERVICE_PID=$!
-trap 'kill "$SERVICE_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do [ -s "$DEMO_DIR/port" ] && break; sleep 0.1; done
-PORT="$(cat "$DEMO_DIR/port")"
-(
-  cd "$DEMO_DIR"
-  "$RUNWARD" runbook run "$ROOT/examples/runbooks/controlled-restart-demo.toml" \
-    --param "service_url=http://127.0.0.1:$PORT" --as "${USER:-setup}"
-  "$RUNWARD" runbook list
-)
-log "its evidence: cd $DEMO_DIR && $RUNWARD runbook export <run id>"
+trap 'kill "$SERVICE_PID" 2>/dev/null || true; wait "$SERVICE_PID" 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
+for _ in $(seq 1 100); do [ -s "$SCRATCH/port" ] && break; sleep 0.1; done
+PORT="$(cat "$SCRATCH/port")"
+cd "$RUNS"
+"$RUNWARD" runbook run "$ROOT/examples/runbooks/controlled-restart-demo.toml" \
+  --param "service_url=http://127.0.0.1:$PORT" --as "${USER:-setup}"
+"$RUNWARD" runbook list
+RUN_ID="$("$RUNWARD" runbook list --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"
+"$RUNWARD" runbook export "$RUN_ID" -o evidence.md
+log "its evidence, hash chain verified: $RUNS/evidence.md"
+log "again, or as JSON: cd $RUNS && $RUNWARD runbook export $RUN_ID --format json"
+log "the CLI is $RUNWARD; put it on PATH with: cargo install --path $ROOT/crates/runward-cli"

@@ -3,9 +3,10 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Operations runbooks as code: health checks, doctor and the probe server.
+/// Operations runbooks as code: health checks and the probe server, durable runbook runs with
+/// approvals and evidence, schedules, flags and lockdown.
 #[derive(Debug, Parser)]
-#[command(name = "runward", version, about, long_about = None)]
+#[command(name = "runward", version, long_about = None)]
 pub(crate) struct Cli {
     /// The configuration file (default: ./runward.toml if present, else embedded defaults).
     #[arg(long, short = 'c', global = true, env = "RUNWARD_CONFIG")]

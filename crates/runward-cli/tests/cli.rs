@@ -187,6 +187,29 @@ fn a_missing_config_file_is_a_clear_error() {
 }
 
 #[test]
+fn the_top_level_help_describes_every_capability() {
+    let out = runward().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let about: String = help
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for capability in [
+        "health",
+        "runbook",
+        "approvals",
+        "evidence",
+        "schedules",
+        "lockdown",
+    ] {
+        assert!(about.contains(capability), "{capability} in: {about}");
+    }
+}
+
+#[test]
 fn completions_are_generated() {
     let out = runward().args(["completions", "bash"]).output().unwrap();
     assert!(out.status.success());

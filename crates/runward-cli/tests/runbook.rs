@@ -89,6 +89,14 @@ fn bad_runbooks_and_parameters_exit_2_with_a_location() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=VALUE"));
+
+    let out = runward()
+        .args(["runbook", "plan"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
 }
 
 #[test]

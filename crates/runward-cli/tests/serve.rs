@@ -339,6 +339,30 @@ fn the_admin_api_starts_lists_approves_and_cancels_runs() {
     );
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"]["kind"], "invalid_input");
+    // A directory is not a runbook: 400 saying so, not a 500.
+    let (code, body) = admin(
+        &addr,
+        "POST",
+        "/admin/runs",
+        Some(r#"{"runbook": "runbooks"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("is a directory"), "{message}");
+    // An unknown field is refused by name, on every route that takes a body.
+    for (path, request) in [
+        (
+            "/admin/runs",
+            r#"{"runbook": "runbooks/hello.toml", "parms": {}}"#,
+        ),
+        ("/admin/runs/x/approve", r#"{"who": "bob", "coment": "ok"}"#),
+        ("/admin/runs/x/cancel", r#"{"who": "bob", "why": "drill"}"#),
+    ] {
+        let (code, body) = admin(&addr, "POST", path, Some(request));
+        assert_eq!(code, 400, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("unknown field `"), "{path}: {message}");
+    }
 
     // Start a run: 202 at once, driven in the background.
     let (code, run) = admin(

@@ -8,6 +8,12 @@ use std::path::Path;
 /// that are not UTF-8 are a [`Config`](crate::ErrorKind::Config) error located at the first
 /// of them.
 pub(crate) fn read_text(path: &Path, what: &str) -> Result<String> {
+    if path.is_dir() {
+        return Err(Error::invalid(format!(
+            "`{}` is a directory: name the {what} file (a .toml file) instead",
+            path.display()
+        )));
+    }
     let bytes = std::fs::read(path)
         .map_err(|e| Error::io(format!("cannot read {what} `{}`", path.display()), e))?;
     String::from_utf8(bytes).map_err(|e| {

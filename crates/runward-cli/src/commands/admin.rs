@@ -152,15 +152,24 @@ fn bad(message: impl Into<String>) -> Error {
 }
 
 /// The request body as a JSON object; an empty body is an empty object.
-fn body(bytes: &Bytes) -> Result<Map<String, Value>, Error> {
+/// The request body as a JSON object whose keys are all among `fields`; an unknown key is a
+/// 400 that names it.
+fn body(bytes: &Bytes, fields: &[&str]) -> Result<Map<String, Value>, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(bad("the request body must be a JSON object")),
-        Err(e) => Err(bad(format!("the request body is not JSON: {e}"))),
+    let map = match serde_json::from_slice(bytes) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(bad("the request body must be a JSON object")),
+        Err(e) => return Err(bad(format!("the request body is not JSON: {e}"))),
+    };
+    if let Some(unknown) = map.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "unknown field `{unknown}` in the request body: expected {}",
+            fields.join(", ")
+        )));
     }
+    Ok(map)
 }
 
 fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, Error> {
@@ -222,7 +231,7 @@ impl Admin {
 /// background.
 async fn create(State(admin): State<Admin>, bytes: Bytes) -> Response {
     let result = async {
-        let req = body(&bytes)?;
+        let req = body(&bytes, &["runbook", "params", "started_by"])?;
         let path = text(&req, "runbook")?
             .ok_or_else(|| bad("name the runbook: {\"runbook\": \"runbooks/x.toml\"}"))?;
         let runbook = Runbook::load(admin.resolve(path)?)?;
@@ -319,7 +328,7 @@ async fn deny(State(admin): State<Admin>, Path(id): Path<String>, bytes: Bytes) 
 async fn decide(admin: Admin, id: String, bytes: Bytes, yes: bool) -> Response {
     let id = RunId::from(id.as_str());
     let result = async {
-        let req = body(&bytes)?;
+        let req = body(&bytes, &["who", "comment"])?;
         let who = who(&req)?;
         let comment = text(&req, "comment")?;
         let runbook = admin.runbook_of(&id).await?;
@@ -355,7 +364,7 @@ async fn decide(admin: Admin, id: String, bytes: Bytes, yes: bool) -> Response {
 async fn cancel(State(admin): State<Admin>, Path(id): Path<String>, bytes: Bytes) -> Response {
     let id = RunId::from(id.as_str());
     let result = async {
-        let req = body(&bytes)?;
+        let req = body(&bytes, &["who", "reason"])?;
         let who = who(&req)?;
         let runbook = admin.runbook_of(&id).await?;
         admin

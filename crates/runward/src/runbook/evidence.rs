@@ -63,11 +63,9 @@ impl Evidence {
         if let Some(error) = &run.error {
             let _ = writeln!(out, "| error | {} |", cell(error));
         }
-        let _ = writeln!(
-            out,
-            "\n## Parameters\n\n```json\n{}\n```",
-            pretty(&run.params)
-        );
+        let params = pretty(&run.params);
+        let fence = "`".repeat(longest_backtick_run(&params).max(2) + 1);
+        let _ = writeln!(out, "\n## Parameters\n\n{fence}json\n{params}\n{fence}");
         out.push_str("\n## Steps\n\n");
         if self.attempts.is_empty() {
             out.push_str("No step has started.\n");
@@ -143,11 +141,64 @@ fn compact(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Null => String::new(),
         serde_json::Value::Object(map) if map.is_empty() => String::new(),
-        other => format!("`{}`", other),
+        other => code(&other.to_string()),
     }
+}
+
+/// The longest run of backticks in `text`.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// `text` as a Markdown inline code span that shows it verbatim (CommonMark): the fence is
+/// one backtick longer than any run of backticks inside, with a space either side (which
+/// renderers strip) when the text holds backticks or starts or ends with a space.
+fn code(text: &str) -> String {
+    let inner = longest_backtick_run(text);
+    let fence = "`".repeat(inner + 1);
+    let pad = if inner > 0 || text.starts_with(' ') || text.ends_with(' ') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 /// Text safe inside a Markdown table cell.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The text a CommonMark renderer shows for a code span written by [`code`].
+    fn rendered(span: &str) -> String {
+        let fence = span.len() - span.trim_start_matches('`').len();
+        let inner = &span[fence..span.len() - fence];
+        match inner.strip_prefix(' ').and_then(|i| i.strip_suffix(' ')) {
+            Some(stripped) if !inner.trim().is_empty() => stripped.to_owned(),
+            _ => inner.to_owned(),
+        }
+    }
+
+    #[test]
+    fn code_spans_show_backticks_and_spaces_verbatim() {
+        for text in [
+            "plain",
+            r#"{"cmd":"echo `date`"}"#,
+            "``double`` and `single`",
+            "`starts",
+            "ends`",
+            " spaced ",
+        ] {
+            let span = code(text);
+            let fence = span.len() - span.trim_start_matches('`').len();
+            assert!(fence > longest_backtick_run(text), "{span}");
+            assert_eq!(rendered(&span), text, "{span}");
+        }
+        assert_eq!(compact(&json!({"a": "`x`"})), r#"`` {"a":"`x`"} ``"#);
+    }
 }
