@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite: Rust (fmt, clippy, unit, integration, doc tests), the CLI end to end,
-# Python and Node. Each suite is a function; pass names to run only some:
-#   scripts/test.sh rust cli python node
+# Python, Node, and the README tried as a newcomer would. Each suite is a function; pass names
+# to run only some:
+#   scripts/test.sh rust cli python node readme
 # One cargo target directory serves every step.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,9 +37,19 @@ suite_node() {
   bash bindings/node/run-tests.sh
 }
 
+suite_readme() {
+  install_system
+  log "readme: setup.sh, pip install, the packed npm package, cargo install, the snippets"
+  bash tests/e2e/readme.sh
+}
+
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(rust cli python node)
+[ ${#suites[@]} -eq 0 ] && suites=(rust cli python node readme)
+timings=()
 for suite in "${suites[@]}"; do
+  started=$SECONDS
   "suite_$suite"
+  timings+=("$suite $((SECONDS - started)) s")
 done
 log "all suites passed: ${suites[*]}"
+log "wall time per suite: $(IFS=,; echo "${timings[*]}" | sed 's/,/, /g')"
