@@ -5,6 +5,14 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# One set of build artifacts for cargo, maturin and napi. napi always passes
+# `--target <triple>`, which puts its build under target/<triple>/; naming the host triple for
+# every build puts them all there, so the bindings reuse what the workspace built.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
+# The debug `runward` binary those builds produce.
+RUNWARD_BIN="$CARGO_TARGET_DIR/$CARGO_BUILD_TARGET/debug/runward"
+
 # Progress lines go to stderr, in bold only on a terminal and when NO_COLOR is unset.
 if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
   log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -9,7 +9,7 @@ install_system
 
 log "building the runward CLI"
 cargo build --quiet -p runward-cli --manifest-path "$ROOT/Cargo.toml"
-RUNWARD="$ROOT/target/debug/runward"
+RUNWARD="$RUNWARD_BIN"
 
 DEMO="$ROOT/examples/quickstart"
 log "preparing the demo database ($DEMO/data/app.db)"

@@ -9,7 +9,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/install.sh"
 cd "$ROOT"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 suite_rust() {
   log "rust: fmt"
@@ -24,7 +23,7 @@ suite_cli() {
   install_system
   log "cli: end-to-end (serve, SIGTERM sequence, promtool)"
   cargo build --quiet -p runward-cli
-  RUNWARD="$CARGO_TARGET_DIR/debug/runward" bash tests/e2e/serve.sh
+  RUNWARD="$RUNWARD_BIN" bash tests/e2e/serve.sh
 }
 
 suite_python() {

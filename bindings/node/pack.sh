@@ -13,6 +13,8 @@ cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"
 dest="$(mkdir -p "${1:-.}" && cd "${1:-.}" && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# napi builds for an explicit target; the workspace scripts name the same one (scripts/install.sh).
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
 
 if [ ! -f node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error >&2

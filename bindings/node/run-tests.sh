@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# napi builds for an explicit target; the workspace scripts name the same one (scripts/install.sh).
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
 
 # npm dependencies, idempotently: `npm ci` installs exactly the committed lockfile, and runs
 # again only when the lockfile changed since the last install.

@@ -23,6 +23,8 @@ if ! cmp -s "$here/requirements-test.txt" "$stamp" 2>/dev/null; then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# The same explicit target as the workspace and napi builds (scripts/install.sh).
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
 export VIRTUAL_ENV="$venv"
 export PATH="$venv/bin:$PATH"
 cd "$here"

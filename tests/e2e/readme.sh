@@ -6,7 +6,7 @@
 # reused). Exits non-zero at the first failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+source "$ROOT/scripts/install.sh"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 passed=0
@@ -35,7 +35,7 @@ id="$(grep -oE "runbook export $uuid" "$WORK/setup.log" | head -1 | cut -d' ' -f
 [ -z "$(ls -A "$WORK/tmp")" ] || fail "setup leaves nothing in TMPDIR: $(ls -A "$WORK/tmp")"
 grep -q "The event chain verifies" "$ROOT/target/setup-demo/evidence.md" ||
   fail "setup writes verified evidence"
-(cd "$ROOT/target/setup-demo" && "$CARGO_TARGET_DIR/debug/runward" runbook export "$id" --format json >/dev/null) ||
+(cd "$ROOT/target/setup-demo" && "$RUNWARD_BIN" runbook export "$id" --format json >/dev/null) ||
   fail "the printed export command works"
 ok "scripts/setup.sh"
 

@@ -3,7 +3,7 @@
 # checked by promtool, and the probe endpoints' status codes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-RUNWARD="${RUNWARD:-$ROOT/target/debug/runward}"
+RUNWARD="${RUNWARD:-$ROOT/target/$(rustc -vV | sed -n 's/^host: //p')/debug/runward}"
 DEMO="$ROOT/examples/quickstart"
 WORK="$(mktemp -d)"
 PID=""
