@@ -3,18 +3,9 @@
 
 mod common;
 
-use common::cmd;
+use common::{HELLO, cmd};
 use serde_json::Value;
 use std::path::Path;
-
-const HELLO: &str = r#"
-[runbook]
-name = "hello"
-[[steps]]
-id = "greet"
-kind = "command"
-argv = ["echo", "hello"]
-"#;
 
 const FAILING: &str = r#"
 [runbook]
@@ -467,4 +458,40 @@ fn the_configured_lease_ttl_decides_when_a_killed_run_is_orphaned() {
     let out = cmd(dir, &["runbook", "sweep"]);
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("runward.toml:2:"), "{}", out.stderr);
+}
+
+#[test]
+fn runbook_list_columns_line_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "hello.toml", HELLO);
+    let long_runbook = HELLO.replace(
+        "name = \"hello\"",
+        "name = \"a-rather-long-runbook-name.v2\"",
+    );
+    write(dir, "long.toml", &long_runbook);
+    for (file, who) in [
+        ("hello.toml", "al"),
+        ("long.toml", "someone-with-a-long-name"),
+    ] {
+        assert_eq!(
+            cmd(dir, &["runbook", "run", file, "--as", who]).code,
+            Some(0)
+        );
+    }
+    let out = cmd(dir, &["runbook", "list"]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    for header in ["RUNBOOK", "STATUS", "UPDATED", "STARTED BY"] {
+        let column = lines[0].find(header).unwrap();
+        for row in &lines[1..] {
+            let cell = &row[column..];
+            assert!(
+                column == 0 || row.as_bytes()[column - 1] == b' ',
+                "{header} starts a cell in\n{}",
+                out.stdout
+            );
+            assert!(!cell.starts_with(' '), "{header} column in\n{}", out.stdout);
+        }
+    }
 }

@@ -3,20 +3,11 @@
 
 mod common;
 
-use common::{cmd, free_port, get, wait_until};
+use common::{HELLO, cmd, free_port, get, wait_until};
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const HELLO: &str = r#"
-[runbook]
-name = "hello"
-[[steps]]
-id = "greet"
-kind = "command"
-argv = ["echo", "hello"]
-"#;
 
 /// Runs `runward args` in `dir` with stdout a pipe whose reading end is already closed, so
 /// every write fails with EPIPE; returns the exit code and what went to stderr.

@@ -7,6 +7,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A one-step runbook that echoes `hello`.
+pub const HELLO: &str = r#"
+[runbook]
+name = "hello"
+[[steps]]
+id = "greet"
+kind = "command"
+argv = ["echo", "hello"]
+"#;
+
 /// The `runward` binary under test.
 pub fn runward() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("runward").expect("the runward binary is built")

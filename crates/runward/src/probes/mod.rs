@@ -60,6 +60,25 @@ impl BuildContext {
     }
 }
 
+/// Runs blocking filesystem work off the async threads within the check's soft deadline: a
+/// panic in `inspect` is a `fail`, an overrun a `timeout` outage saying `what` did not finish.
+pub(crate) async fn blocking_check(
+    ctx: &crate::health::CheckContext,
+    what: &str,
+    inspect: impl FnOnce() -> crate::health::Outcome + Send + 'static,
+) -> crate::health::Outcome {
+    use crate::health::{OutageClass, Outcome};
+    let task = tokio::task::spawn_blocking(inspect);
+    match tokio::time::timeout_at(tcp::soft_deadline(ctx).into(), task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(join)) => Outcome::fail(format!("{what} failed: {join}")),
+        Err(_) => Outcome::outage(
+            OutageClass::Timeout,
+            format!("{what} did not finish before the deadline"),
+        ),
+    }
+}
+
 /// A probe built from configuration, with the repair `doctor --fix` may apply.
 pub struct Built {
     /// The probe.

@@ -4,7 +4,6 @@
 //! small file. With `create = true` the check carries a fixer that creates the directory.
 
 use super::BuildContext;
-use super::tcp::soft_deadline;
 use crate::health::{CheckContext, Fixer, OutageClass, Outcome, Probe, fixer_fn};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -155,18 +154,8 @@ impl Probe for PathProbe {
     async fn check(&self, ctx: &CheckContext) -> Outcome {
         let path = self.path.clone();
         let create = self.create;
-        let task = tokio::task::spawn_blocking(move || inspect(&path, create));
-        match tokio::time::timeout_at(soft_deadline(ctx).into(), task).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(join)) => Outcome::fail(format!("the path check failed: {join}")),
-            Err(_) => Outcome::outage(
-                OutageClass::Timeout,
-                format!(
-                    "checking {} did not finish before the deadline",
-                    self.path.display()
-                ),
-            ),
-        }
+        let what = format!("checking {}", self.path.display());
+        super::blocking_check(ctx, &what, move || inspect(&path, create)).await
     }
 
     fn is_local(&self) -> bool {

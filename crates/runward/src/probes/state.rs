@@ -6,7 +6,6 @@
 
 use super::BuildContext;
 use super::path::inspect as inspect_dir;
-use super::tcp::soft_deadline;
 use crate::health::{CheckContext, OutageClass, Outcome, Probe, Status};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -130,18 +129,8 @@ fn quick_check(db: &Path) -> Outcome {
 impl Probe for StateProbe {
     async fn check(&self, ctx: &CheckContext) -> Outcome {
         let dir = self.dir.clone();
-        let task = tokio::task::spawn_blocking(move || inspect(&dir));
-        match tokio::time::timeout_at(soft_deadline(ctx).into(), task).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(join)) => Outcome::fail(format!("the state check failed: {join}")),
-            Err(_) => Outcome::outage(
-                OutageClass::Timeout,
-                format!(
-                    "checking {} did not finish before the deadline",
-                    self.dir.display()
-                ),
-            ),
-        }
+        let what = format!("checking {}", self.dir.display());
+        super::blocking_check(ctx, &what, move || inspect(&dir)).await
     }
 
     fn is_local(&self) -> bool {
