@@ -210,4 +210,32 @@ fn bad_input_names_file_line_and_key() {
         "{head}[[steps]]\nid = \"a\"\nkind = \"command\"\n"
     ));
     assert!(err.contains("exactly one of them"), "{err}");
+    // Names follow one rule, checked with their line: runbook, step id, flag.
+    let err = parse_err(
+        "[runbook]\nname = \"two words\"\n[[steps]]\nid = \"a\"\nkind = \"sleep\"\nduration = \"1s\"\n",
+    );
+    assert!(
+        err.starts_with("rb.toml:2:") && err.contains("contains a space"),
+        "{err}"
+    );
+    let err = parse_err(&format!(
+        "{head}[[steps]]\nid = \"{}\"\nkind = \"sleep\"\nduration = \"1s\"\n",
+        "s".repeat(129)
+    ));
+    assert!(
+        err.contains("`id`: step id `ssss") && err.contains("129 characters"),
+        "{err}"
+    );
+    let err = parse_err(&format!(
+        "{head}[[steps]]\nid = \"a\"\nkind = \"flag\"\naction = \"set\"\nflag = \"re/start\"\n"
+    ));
+    assert!(
+        err.contains("`flag`: flag name `re/start` contains `/`"),
+        "{err}"
+    );
+    // A templated flag name is checked when the run renders it.
+    let ok = format!(
+        "{head}[params.n]\ntype = \"string\"\ndefault = \"x\"\n[[steps]]\nid = \"a\"\nkind = \"flag\"\naction = \"set\"\nflag = \"f-{{{{ params.n }}}}\"\n"
+    );
+    runward::runbook::Runbook::parse(&ok, None).unwrap();
 }

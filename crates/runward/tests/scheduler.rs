@@ -161,6 +161,10 @@ async fn schedule_due_times_are_exactly_the_times_the_expression_names() {
     // Each due time is recorded once, whichever process ticked first.
     let runs = store.list_runs(&RunFilter::default()).await.unwrap();
     assert_eq!(runs.len(), cron.len() + every.len());
+    for run in &runs {
+        let due = run.fire.as_ref().unwrap().due_at.as_millis();
+        assert_eq!(due % 1000, 0, "the run record's due time {due}");
+    }
     let status = b
         .status(START + Duration::from_millis(60_250))
         .await

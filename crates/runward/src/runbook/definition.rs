@@ -629,6 +629,13 @@ fn parse_step(
             return Err(message);
         }
     }
+    // A templated flag name is checked once rendered, when the run sets it.
+    if let StepKind::Flag(f) = &kind {
+        if references(&f.flag).is_empty() {
+            crate::names::validate_name("flag name", &f.flag)
+                .map_err(|e| format!("`flag`: {}", e.message()))?;
+        }
+    }
     Ok(StepDef {
         id,
         title,
