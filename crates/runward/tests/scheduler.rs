@@ -470,8 +470,9 @@ fn temp_db(name: &str) -> PathBuf {
     dir.join(format!("{name}-{}-{nanos:x}.db", std::process::id()))
 }
 
-/// When the fault test creates its schedules: the first due time is START + 1 minute.
-const CREATED: Timestamp = Timestamp::from_millis(START.as_millis() + 30_000);
+/// When the fault test creates its schedules, at a fraction of a second: the first due time is
+/// START + 1 minute, exactly.
+const CREATED: Timestamp = Timestamp::from_millis(START.as_millis() + 30_793);
 
 /// The schedules every process ticks, created at CREATED; 1000 minutes follow.
 fn fault_schedules() -> Vec<Schedule> {
@@ -588,6 +589,10 @@ async fn schedule_four_processes_tick_without_duplicates_or_silent_misses() {
         assert_eq!(
             got, expected,
             "{name}: every due time is in the ledger once"
+        );
+        assert!(
+            got.iter().all(|t| t.as_millis() % 60_000 == 0),
+            "{name}: due times are whole minutes, whatever the fraction of the sync"
         );
         for fire in &fires {
             match fire.status {
