@@ -156,6 +156,14 @@ test('handle() answers like the server', async () => {
   const local = h.handle({ path: '/readyz/', query: 'verbose', peerLoopback: true })
   assert.equal(local.headers['content-type'], 'text/plain; charset=utf-8')
   assert.match(local.body, /\[\+\]db ok/)
+  // Anonymous callers never learn a check's name.
+  const verbose = h.handle({ path: '/readyz', query: 'verbose' })
+  assert.match(verbose.body, /^1 check\(s\): 1 ok/)
+  assert.doesNotMatch(verbose.body, /db/)
+  const unknown = h.handle({ path: '/readyz/nope' })
+  assert.equal(unknown.status, 404)
+  assert.doesNotMatch(unknown.body, /db/)
+  assert.match(h.handle({ path: '/readyz/nope', peerLoopback: true }).body, /db/)
   assert.equal(h.handle({ path: '/elsewhere' }).status, 404)
   assert.equal(JSON.parse(h.handle({ path: '/healthz' }, { details: 'public' }).body).serviceId, 'web')
 })
@@ -198,7 +206,11 @@ test('the request handler mounts in Express', async () => {
     const ready = await get(`${url}/readyz`)
     assert.equal(ready.status, 200)
     assert.equal(ready.body, '{"status":"pass"}')
-    assert.equal((await get(`${url}/readyz/db?verbose`)).body, '[+]db ok\nreadyz check passed\n')
+    // `details: 'none'`: even ?verbose names no check.
+    assert.equal(
+      (await get(`${url}/readyz/db?verbose`)).body,
+      '1 check(s): 1 ok, 0 warn, 0 failing or unknown; names and reasons withheld\nreadyz check passed\n',
+    )
     assert.equal((await get(`${url}/hello`)).body, 'hello')
     assert.match((await get(`${url}/metrics`)).body, /runward_check_up\{check="db"\} 1/)
   } finally {

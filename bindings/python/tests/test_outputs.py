@@ -95,6 +95,13 @@ def test_handle_answers_like_the_server() -> None:
     assert h.handle("/readyz/cache")[0] == 503
     assert h.handle("/nowhere")[0] == 404
     assert h.handle("/readyz", "verbose", peer_loopback=True)[2].startswith("[+]db ok")
+    # Anonymous callers never learn a check's name.
+    anonymous = h.handle("/readyz", "verbose")[2]
+    assert "db" not in anonymous and "cache" not in anonymous
+    assert anonymous.startswith("2 check(s): 1 ok, 0 warn, 1 failing or unknown")
+    status, _, body = h.handle("/readyz/nope")
+    assert status == 404 and "db" not in body and "cache" not in body
+    assert "db" in h.handle("/readyz/nope", peer_loopback=True)[2]
     assert h.handle("/metrics")[0] == 200
 
 

@@ -161,6 +161,16 @@ path = "data"
     stream.read_to_string(&mut raw).unwrap();
     assert!(raw.contains("application/health+json"), "{raw}");
     assert!(raw.contains("\"data:"), "details with the token: {raw}");
+
+    // No check name reaches an anonymous caller: not from an unknown check, not from ?verbose.
+    let (code, body) = get(&addr, "/readyz/nope", fast);
+    assert_eq!(code, 404);
+    assert!(!body.contains("data"), "{body}");
+    let (code, body) = get(&addr, "/readyz?verbose", fast);
+    assert_eq!(code, 200);
+    assert!(!body.contains("data"), "{body}");
+    assert!(body.starts_with("1 check(s): 1 ok"), "{body}");
+    assert!(body.ends_with("readyz check passed\n"), "{body}");
 }
 
 #[test]

@@ -186,14 +186,22 @@ fn check_response(
     check: &str,
 ) -> ProbeResponse {
     registry.revalidate(Some(ProbeKind::Readiness));
+    let detail = detail_for(options, req);
     let answer = match registry.check_report(check) {
-        Err(err) => ProbeResponse {
-            status: 404,
-            content_type: render::HEALTH_JSON,
-            cache_control: "no-store".into(),
-            body: serde_json::json!({ "status": "fail", "output": err.message() }).to_string(),
-        },
-        Ok(report) => report_response(&report, detail_for(options, req), wants_verbose(req.query)),
+        Err(err) => {
+            // The error lists the check names: only for callers allowed details.
+            let output = match detail {
+                Detail::Full => err.message(),
+                Detail::StatusOnly => "no such check",
+            };
+            ProbeResponse {
+                status: 404,
+                content_type: render::HEALTH_JSON,
+                cache_control: "no-store".into(),
+                body: serde_json::json!({ "status": "fail", "output": output }).to_string(),
+            }
+        }
+        Ok(report) => report_response(&report, detail, wants_verbose(req.query)),
     };
     registry.count_request(Endpoint::ReadyzCheck, answer.status);
     answer

@@ -194,10 +194,24 @@ fn observed_text(check: &CheckReport) -> String {
     }
 }
 
-/// Renders a report as Kubernetes-style `?verbose` text: one `[+]`/`[~]`/`[-]` line per check.
+/// Renders a report as Kubernetes-style `?verbose` text: with full detail, one
+/// `[+]`/`[~]`/`[-]` line per check with its reason; with status only, the counts of passing,
+/// warning and failing checks and never a name.
 pub fn verbose(report: &Report, detail: Detail) -> String {
     let mut out = String::new();
-    for check in &report.checks {
+    if detail == Detail::StatusOnly {
+        // Anonymous callers learn how many checks pass, never their names.
+        let count = |ok: fn(Status) -> bool| report.checks.iter().filter(|c| ok(c.status)).count();
+        let _ = writeln!(
+            out,
+            "{} check(s): {} ok, {} warn, {} failing or unknown; names and reasons withheld",
+            report.checks.len(),
+            count(|s| s == Status::Pass),
+            count(|s| s == Status::Warn),
+            count(|s| matches!(s, Status::Fail | Status::Unknown)),
+        );
+    }
+    for check in report.checks.iter().filter(|_| detail == Detail::Full) {
         let mark = match check.status {
             Status::Pass => "[+]",
             Status::Warn => "[~]",
@@ -209,10 +223,9 @@ pub fn verbose(report: &Report, detail: Detail) -> String {
             Status::Fail => "failed".to_owned(),
             Status::Unknown => "unknown".to_owned(),
         };
-        let reason = match (check.status, detail) {
-            (Status::Pass, _) => String::new(),
-            (_, Detail::StatusOnly) => ": reason withheld".into(),
-            (_, Detail::Full) => check.output().map(|o| format!(": {o}")).unwrap_or_default(),
+        let reason = match check.status {
+            Status::Pass => String::new(),
+            _ => check.output().map(|o| format!(": {o}")).unwrap_or_default(),
         };
         let _ = writeln!(out, "{mark}{} {word}{reason}", check.name);
     }
