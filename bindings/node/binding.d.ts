@@ -463,6 +463,11 @@ export interface EndpointOverrides {
   details?: DetailPolicyName
   /** The bearer token that unlocks details. */
   token?: string
+  /**
+   * Whether `/metrics` carries the per-check series, labelled with check names (default:
+   * the configuration's `[server] check_metrics`, true).
+   */
+  checkMetrics?: boolean
 }
 
 /** Options of `Engine.open()`, besides its custom `steps`. */
@@ -600,6 +605,11 @@ export interface ServeOptions {
   details?: DetailPolicyName
   /** The bearer token that unlocks details. */
   token?: string
+  /**
+   * Whether `/metrics` carries the per-check series, labelled with check names (default:
+   * the configuration's `[server] check_metrics`, true).
+   */
+  checkMetrics?: boolean
 }
 
 /** Options of `HealthServer.shutdown()`. */

@@ -164,6 +164,10 @@ test('handle() answers like the server', async () => {
   assert.equal(unknown.status, 404)
   assert.doesNotMatch(unknown.body, /db/)
   assert.match(h.handle({ path: '/readyz/nope', peerLoopback: true }).body, /db/)
+  assert.match(h.handle({ path: '/metrics' }).body, /check="db"/)
+  const without = h.handle({ path: '/metrics' }, { checkMetrics: false }).body
+  assert.doesNotMatch(without, /check="/)
+  assert.match(without, /runward_probe_up\{probe="readiness"\}/)
   assert.equal(h.handle({ path: '/elsewhere' }).status, 404)
   assert.equal(JSON.parse(h.handle({ path: '/healthz' }, { details: 'public' }).body).serviceId, 'web')
 })

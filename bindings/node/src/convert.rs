@@ -177,6 +177,9 @@ pub(crate) struct EndpointOverrides {
     pub details: Option<DetailPolicy>,
     /// The bearer token that unlocks details.
     pub token: Option<String>,
+    /// Whether `/metrics` carries the per-check series, labelled with check names (default:
+    /// the configuration's `[server] check_metrics`, true).
+    pub check_metrics: Option<bool>,
 }
 
 /// Options of `serve()`.
@@ -192,6 +195,9 @@ pub(crate) struct ServeOptions {
     pub details: Option<DetailPolicy>,
     /// The bearer token that unlocks details.
     pub token: Option<String>,
+    /// Whether `/metrics` carries the per-check series, labelled with check names (default:
+    /// the configuration's `[server] check_metrics`, true).
+    pub check_metrics: Option<bool>,
 }
 
 /// Options of `HealthServer.shutdown()`.

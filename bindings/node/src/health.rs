@@ -446,10 +446,9 @@ impl Health {
         let options: ServeOptions = convert::options("serve options", options).or_throw(&env)?;
         let registry = self.registry().or_throw(&env)?;
         let addr = options.addr.unwrap_or_else(|| self.addr.clone());
-        let endpoint = EndpointOptions {
-            details: options.details.unwrap_or(self.endpoint.details),
-            token: options.token.or_else(|| self.endpoint.token.clone()),
-        };
+        let endpoint =
+            self.endpoint
+                .overridden(options.details, options.token, options.check_metrics);
         let slot = SharedServer::default();
         self.servers.push(slot.clone());
         let keep_alive = HealthServer::keep_alive(&env)?;
@@ -474,13 +473,15 @@ impl Health {
         let options: EndpointOverrides =
             convert::options("handler options", options).or_throw(&env)?;
         let overridden;
-        let endpoint = if options.details.is_none() && options.token.is_none() {
+        let endpoint = if options.details.is_none()
+            && options.token.is_none()
+            && options.check_metrics.is_none()
+        {
             &self.endpoint
         } else {
-            overridden = EndpointOptions {
-                details: options.details.unwrap_or(self.endpoint.details),
-                token: options.token.or_else(|| self.endpoint.token.clone()),
-            };
+            overridden =
+                self.endpoint
+                    .overridden(options.details, options.token, options.check_metrics);
             &overridden
         };
         let answer = endpoints::handle(

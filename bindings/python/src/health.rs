@@ -191,15 +191,13 @@ impl Health {
         &self,
         details: Option<&str>,
         token: Option<String>,
+        check_metrics: Option<bool>,
     ) -> PyResult<EndpointOptions> {
-        let mut options = self.config.endpoint_options();
-        if let Some(details) = details {
-            options.details = parse_policy(details)?;
-        }
-        if token.is_some() {
-            options.token = token;
-        }
-        Ok(options)
+        let details = details.map(parse_policy).transpose()?;
+        Ok(self
+            .config
+            .endpoint_options()
+            .overridden(details, token, check_metrics))
     }
 }
 
@@ -516,18 +514,20 @@ impl Health {
     /// Serves `/livez`, `/readyz`, `/readyz/<check>`, `/startupz`, `/healthz` and `/metrics`
     /// on runward's own threads (they answer while the GIL is busy) and starts the periodic
     /// checks. `addr` defaults to the configuration's `[server] addr`; `details` (`loopback`,
-    /// `token`, `public`, `none`) and `token` to its policy and token. The server runs until
+    /// `token`, `public`, `none`) and `token` to its policy and token; `check_metrics=False`
+    /// leaves the per-check series (labelled with check names) out of `/metrics`. The server runs until
     /// `shutdown`/`close`, or until this Health is garbage-collected.
-    #[pyo3(signature = (addr=None, *, details=None, token=None))]
+    #[pyo3(signature = (addr=None, *, details=None, token=None, check_metrics=None))]
     fn serve(
         &self,
         py: Python<'_>,
         addr: Option<String>,
         details: Option<&str>,
         token: Option<String>,
+        check_metrics: Option<bool>,
     ) -> PyResult<Py<Server>> {
         let registry = self.registry(py)?;
-        let options = self.endpoint_options(details, token)?;
+        let options = self.endpoint_options(details, token, check_metrics)?;
         let addr = addr.unwrap_or_else(|| self.config.server.addr.clone());
         let server = block_on(
             py,
@@ -544,7 +544,7 @@ impl Health {
 
     /// Answers one probe request from the snapshot, as the HTTP server would: returns
     /// `(status, headers, body)`. For hosts that route requests themselves (see `runward.asgi`).
-    #[pyo3(signature = (path, query=None, authorization=None, peer_loopback=false, *, details=None, token=None))]
+    #[pyo3(signature = (path, query=None, authorization=None, peer_loopback=false, *, details=None, token=None, check_metrics=None))]
     #[allow(clippy::too_many_arguments)]
     fn handle(
         &self,
@@ -555,9 +555,10 @@ impl Health {
         peer_loopback: bool,
         details: Option<&str>,
         token: Option<String>,
+        check_metrics: Option<bool>,
     ) -> PyResult<HandleAnswer> {
         let registry = self.registry(py)?;
-        let options = self.endpoint_options(details, token)?;
+        let options = self.endpoint_options(details, token, check_metrics)?;
         let request = ProbeRequest {
             path,
             query,

@@ -102,6 +102,9 @@ def test_handle_answers_like_the_server() -> None:
     status, _, body = h.handle("/readyz/nope")
     assert status == 404 and "db" not in body and "cache" not in body
     assert "db" in h.handle("/readyz/nope", peer_loopback=True)[2]
+    assert 'check="db"' in h.handle("/metrics")[2]
+    without = h.handle("/metrics", check_metrics=False)[2]
+    assert 'check="' not in without and 'runward_probe_up{probe="readiness"}' in without
     assert h.handle("/metrics")[0] == 200
 
 

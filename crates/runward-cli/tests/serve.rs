@@ -139,6 +139,7 @@ fn anonymous_callers_get_status_only() {
 [server]
 details = "token"
 token_env = "E2E_TOKEN"
+check_metrics = false
 
 [[checks]]
 name = "data"
@@ -171,6 +172,14 @@ path = "data"
     assert!(!body.contains("data"), "{body}");
     assert!(body.starts_with("1 check(s): 1 ok"), "{body}");
     assert!(body.ends_with("readyz check passed\n"), "{body}");
+    // `check_metrics = false`: the scrape has the probe series and no check name.
+    let (code, body) = get(&addr, "/metrics", fast);
+    assert_eq!(code, 200);
+    assert!(!body.contains("check=\""), "{body}");
+    assert!(
+        body.contains("runward_probe_up{probe=\"readiness\"} 1"),
+        "{body}"
+    );
 }
 
 #[test]

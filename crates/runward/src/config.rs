@@ -142,6 +142,9 @@ pub struct ServerSection {
     /// without a token in it the admin API is off.
     #[serde(default = "default_admin_token_env")]
     pub admin_token_env: String,
+    /// Whether `/metrics` carries the per-check series, labelled with check names.
+    #[serde(default = "yes")]
+    pub check_metrics: bool,
 }
 
 fn default_addr() -> String {
@@ -165,6 +168,7 @@ impl Default for ServerSection {
             token_env: default_token_env(),
             drain_ms: default_drain_ms(),
             admin_token_env: default_admin_token_env(),
+            check_metrics: true,
         }
     }
 }
@@ -518,6 +522,7 @@ impl Config {
     #[cfg(feature = "server")]
     pub fn endpoint_options(&self) -> crate::health::endpoints::EndpointOptions {
         crate::health::endpoints::EndpointOptions {
+            check_metrics: self.server.check_metrics,
             details: self.server.details,
             token: self.server_token(),
         }

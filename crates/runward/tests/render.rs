@@ -129,6 +129,26 @@ async fn prometheus_text() {
     );
     let text = render::prometheus(&registry);
     settings().bind(|| insta::assert_snapshot!("prometheus", text));
+
+    // The per-check series name every check; a switch leaves them out.
+    let metrics = |options: &EndpointOptions| {
+        handle(
+            &registry,
+            options,
+            &ProbeRequest {
+                path: "/metrics",
+                ..Default::default()
+            },
+        )
+        .body
+    };
+    assert!(metrics(&options).contains("runward_check_up{check=\"db\"}"));
+    let without = metrics(&options.overridden(None, None, Some(false)));
+    assert!(!without.contains("check=\""), "{without}");
+    assert!(
+        without.contains("runward_probe_up{probe=\"readiness\"}"),
+        "{without}"
+    );
 }
 
 #[tokio::test]
@@ -169,10 +189,11 @@ async fn endpoints_answer_from_the_snapshot() {
     assert_eq!(get("/readyz/memory-kernel", false).status, 503);
     assert_eq!(get("/readyz/nope", false).status, 404);
     assert_eq!(get("/nope", false).status, 404);
-    let token = EndpointOptions {
-        details: runward::config::DetailPolicy::Token,
-        token: Some("t0k".into()),
-    };
+    let token = EndpointOptions::default().overridden(
+        Some(runward::config::DetailPolicy::Token),
+        Some("t0k".into()),
+        None,
+    );
     let with = handle(
         &registry,
         &token,

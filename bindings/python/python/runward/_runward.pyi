@@ -262,6 +262,7 @@ class Health:
         *,
         details: DetailPolicyName | None = None,
         token: str | None = None,
+        check_metrics: bool | None = None,
     ) -> Server: ...
     def handle(
         self,
@@ -272,6 +273,7 @@ class Health:
         *,
         details: DetailPolicyName | None = None,
         token: str | None = None,
+        check_metrics: bool | None = None,
     ) -> tuple[int, list[tuple[str, str]], str]: ...
 
 @final

@@ -9,13 +9,42 @@ use super::{Endpoint, ProbeKind, Registry, Report, Status};
 use crate::config::DetailPolicy;
 use std::time::Duration;
 
-/// Who may see details, and the bearer token that unlocks them.
-#[derive(Debug, Clone, Default)]
+/// Who may see details, the bearer token that unlocks them, and what `/metrics` shows.
+#[derive(Debug, Clone)]
 pub struct EndpointOptions {
     /// The detail policy.
     pub details: DetailPolicy,
     /// The bearer token; `None` disables token access.
     pub token: Option<String>,
+    /// Whether `/metrics` carries the per-check series, labelled with check names (default
+    /// true: scrapers need them). Without them it has the probe series only.
+    pub check_metrics: bool,
+}
+
+impl Default for EndpointOptions {
+    fn default() -> Self {
+        EndpointOptions {
+            details: DetailPolicy::default(),
+            token: None,
+            check_metrics: true,
+        }
+    }
+}
+
+impl EndpointOptions {
+    /// These options with the given overrides; each `None` keeps the current value.
+    pub fn overridden(
+        &self,
+        details: Option<DetailPolicy>,
+        token: Option<String>,
+        check_metrics: Option<bool>,
+    ) -> EndpointOptions {
+        EndpointOptions {
+            details: details.unwrap_or(self.details),
+            token: token.or_else(|| self.token.clone()),
+            check_metrics: check_metrics.unwrap_or(self.check_metrics),
+        }
+    }
 }
 
 /// One probe request, as any HTTP framework sees it.
@@ -120,7 +149,7 @@ pub fn handle(
                 status: 200,
                 content_type: render::PROMETHEUS_TEXT,
                 cache_control: "no-store".into(),
-                body: render::prometheus(registry),
+                body: render::prometheus_with(registry, options.check_metrics),
             };
         }
         other => match other.strip_prefix("/readyz/") {

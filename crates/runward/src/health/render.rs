@@ -264,6 +264,12 @@ fn unix_seconds(t: SystemTime) -> f64 {
 
 /// Renders the registry's state as Prometheus text. Reads the snapshot only.
 pub fn prometheus(registry: &Registry) -> String {
+    prometheus_with(registry, true)
+}
+
+/// [`prometheus`], with the per-check series (labelled with check names) only when
+/// `check_series` is true; the probe series are always there.
+pub fn prometheus_with(registry: &Registry, check_series: bool) -> String {
     let report = registry.evaluate_all();
     let mut out = String::with_capacity(4096);
     let mut family =
@@ -274,7 +280,7 @@ pub fn prometheus(registry: &Registry) -> String {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-    let checks = &report.checks;
+    let checks: &[CheckReport] = if check_series { &report.checks } else { &[] };
     let label = |c: &CheckReport| format!("check=\"{}\"", escape_label(&c.name));
     family(
         "runward_check_status",
