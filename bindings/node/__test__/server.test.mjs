@@ -97,6 +97,25 @@ test('the server answers /readyz while the event loop is blocked', async () => {
   }
 })
 
+test('serve() raises the soft open-files limit to the hard one', () => {
+  const script = `
+    const { readFileSync } = require('node:fs')
+    const { Health } = require(${JSON.stringify(packageDir)})
+    new Health().serve({ addr: '127.0.0.1:0' }).then(async (srv) => {
+      const line = readFileSync('/proc/self/limits', 'utf8').split('\\n').find((l) => l.startsWith('Max open files'))
+      console.log(line.slice('Max open files'.length).trim().split(/\\s+/).slice(0, 2).join(' '))
+      await srv.shutdown({ drainMs: 0 })
+    })
+  `
+  const run = spawnSync('sh', ['-c', 'ulimit -Sn 256 && exec "$0" -e "$1"', process.execPath, script], {
+    timeout: 10000,
+    encoding: 'utf8',
+  })
+  assert.equal(run.status, 0, run.stderr)
+  const [soft, hard] = run.stdout.trim().split(' ')
+  assert.equal(soft, hard, `the soft limit of 256 was raised: ${run.stdout}`)
+})
+
 test('a server keeps the process alive until unref() or shutdown()', async () => {
   const script = (after) => `
     const { Health } = require(${JSON.stringify(packageDir)})

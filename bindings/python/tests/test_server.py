@@ -140,3 +140,15 @@ def test_server_stays_up_without_a_reference() -> None:
     port = h.serve("127.0.0.1:0").port
     h.refresh_all()
     assert get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+
+
+def test_serve_raises_the_soft_open_files_limit_to_the_hard_one() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+    try:
+        with runward.Health().serve("127.0.0.1:0"):
+            assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(256, hard)), hard))

@@ -471,3 +471,42 @@ fn the_admin_api_starts_lists_approves_and_cancels_runs() {
     let (code, body) = admin(&addr, "GET", "/admin/runs?status=sleeping", None);
     assert_eq!(code, 400, "{body}");
 }
+
+/// The (soft, hard) limits on open files of process `pid`, from /proc.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line["Max open files".len()..].split_whitespace().collect();
+    (fields[0].to_owned(), fields[1].to_owned())
+}
+
+#[test]
+fn serve_raises_its_open_files_limit_to_the_hard_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let runward = assert_cmd::cargo::cargo_bin("runward");
+    let child = Command::new("sh")
+        .current_dir(tmp.path())
+        .env_remove("RUNWARD_ADMIN_TOKEN")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -Sn 256 && exec {} serve --addr {addr}",
+                runward.display()
+            ),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    let fast = Duration::from_millis(500);
+    wait_until("server up", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/livez", fast).0 == 200
+    });
+    let (soft, hard) = open_files_limits(serve.0.id());
+    assert_eq!(soft, hard, "the soft limit of 256 was raised");
+}

@@ -57,8 +57,13 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
             errln!("runward: admin API off: set ${token_env} to a token to serve /admin/runs")
         }
     }
+    let open_files = runward::health::server::raise_open_files_limit();
     let server = HttpServer::bind(registry, &addr, app).await?;
-    errln!("runward: serving health on http://{}", server.addr);
+    errln!(
+        "runward: serving health on http://{} (open files limit: {})",
+        server.addr,
+        open_files.map_or("unlimited".to_owned(), |n| n.to_string())
+    );
     let mut tasks = vec![start_sweeper(engine.clone())];
     if !config.schedules.is_empty() {
         tasks.push(start_scheduler(config).await?);

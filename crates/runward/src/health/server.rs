@@ -85,10 +85,30 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// Raises the process's soft limit on open files to its hard limit, so that many client
+/// connections do not leave probes without a file descriptor. Returns the soft limit now in
+/// force (`None`: unlimited). If the limit cannot be raised it stays as it was.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return raised.current;
+        }
+    }
+    limit.current
+}
+
 impl Server {
     /// Binds `addr` and serves the health router on the current runtime, starting the
-    /// registry's periodic checks if they are not running yet.
+    /// registry's periodic checks if they are not running yet. First raises the soft limit
+    /// on open files to the hard one ([`raise_open_files_limit`]).
     pub async fn bind(registry: Registry, addr: &str, options: EndpointOptions) -> Result<Server> {
+        raise_open_files_limit();
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             Error::new(
                 ErrorKind::Io,
