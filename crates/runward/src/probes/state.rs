@@ -3,6 +3,8 @@
 //! A missing directory is healthy when it can be created: state is created on first write,
 //! so the probe checks that the nearest existing parent is a writable directory. An existing
 //! directory must be writable, and an existing `state.db` must pass SQLite's `quick_check`.
+//! `quick_check` reads the whole database, so once it passes a probe repeats it at most every
+//! [`QUICK_CHECK_EVERY`]; after a failure it repeats it on every run.
 
 use super::BuildContext;
 use super::path::inspect as inspect_dir;
@@ -12,9 +14,14 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The name of the state database inside the state directory.
 pub const STATE_DB: &str = "state.db";
+
+/// How long a passing `quick_check` of the state database stands before a probe repeats it.
+pub const QUICK_CHECK_EVERY: Duration = Duration::from_secs(600);
 
 /// The parameters of a `state` check.
 ///
@@ -35,12 +42,17 @@ pub struct Params {
 #[derive(Debug, Clone)]
 pub struct StateProbe {
     dir: PathBuf,
+    /// When `quick_check` last passed; clones share it.
+    verified: Arc<Mutex<Option<Instant>>>,
 }
 
 impl StateProbe {
     /// A probe for the state directory `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        StateProbe { dir: dir.into() }
+        StateProbe {
+            dir: dir.into(),
+            verified: Arc::default(),
+        }
     }
 
     /// Builds the probe from a check table.
@@ -54,8 +66,9 @@ impl StateProbe {
     }
 }
 
-/// Checks the state directory on the calling thread.
-fn inspect(dir: &Path) -> Outcome {
+/// Checks the state directory on the calling thread; `verify` says whether to run
+/// `quick_check` on an existing database.
+fn inspect(dir: &Path, verify: bool) -> Outcome {
     match std::fs::symlink_metadata(dir) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let parent = dir
@@ -86,7 +99,7 @@ fn inspect(dir: &Path) -> Outcome {
                 return outcome;
             }
             let db = dir.join(STATE_DB);
-            if db.exists() {
+            if verify && db.exists() {
                 quick_check(&db)
             } else {
                 outcome
@@ -130,7 +143,17 @@ impl Probe for StateProbe {
     async fn check(&self, ctx: &CheckContext) -> Outcome {
         let dir = self.dir.clone();
         let what = format!("checking {}", self.dir.display());
-        super::blocking_check(ctx, &what, move || inspect(&dir)).await
+        let verify = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|at| at.elapsed() >= QUICK_CHECK_EVERY);
+        let outcome = super::blocking_check(ctx, &what, move || inspect(&dir, verify)).await;
+        if verify {
+            let passed = outcome.status == Status::Pass;
+            *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = passed.then(Instant::now);
+        }
+        outcome
     }
 
     fn is_local(&self) -> bool {
@@ -145,7 +168,6 @@ impl Probe for StateProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn ctx() -> CheckContext {
         CheckContext::new("state", Duration::from_secs(2))
@@ -188,10 +210,31 @@ mod tests {
             *b = 0x5a;
         }
         std::fs::write(&db, &bytes).unwrap();
-        let outcome = probe.check(&ctx()).await;
+        // A new probe (a new process) reads it at once.
+        let outcome = StateProbe::new(tmp.path()).check(&ctx()).await;
         assert_eq!(outcome.status, Status::Fail, "{outcome:?}");
         assert!(outcome.output.unwrap().contains("is damaged"));
         assert!(outcome.remediation.unwrap().contains("restore"));
+    }
+
+    #[tokio::test]
+    async fn a_passing_quick_check_stands_for_a_while_and_a_failing_one_is_repeated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join(STATE_DB);
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let probe = StateProbe::new(tmp.path());
+        assert_eq!(probe.check(&ctx()).await.status, Status::Pass);
+        // Not a database any more: the next run, inside the window, does not read it.
+        std::fs::write(&db, vec![0x5a; 8192]).unwrap();
+        assert_eq!(probe.check(&ctx()).await.status, Status::Pass);
+        // Once the window has passed it is read again, and a failure is rechecked every run.
+        *probe.verified.lock().unwrap() = Some(Instant::now() - QUICK_CHECK_EVERY);
+        assert_eq!(probe.check(&ctx()).await.status, Status::Fail);
+        assert!(probe.verified.lock().unwrap().is_none());
+        assert_eq!(probe.check(&ctx()).await.status, Status::Fail);
     }
 
     #[tokio::test]
