@@ -341,24 +341,24 @@ impl Engine {
             &env,
             async move {
                 let options: EngineOptions = convert::options("engine options", options)?;
-                let store = SqliteStore::open(&path).await?;
-                let mut builder = core::Engine::builder(Arc::new(store));
+                let store: Arc<dyn runward::store::Store> =
+                    Arc::new(SqliteStore::open(&path).await?);
+                // The configuration's outbound policy and `[engine]` settings, then the options.
+                let mut builder = match &options.config {
+                    Some(config) => {
+                        let config = Config::load(config)?;
+                        config.engine_builder(store)?.registry(config.registry()?)
+                    }
+                    None => core::Engine::builder(store),
+                };
                 if let Some(owner) = options.owner {
                     if owner.trim().is_empty() {
                         return Err(invalid("`owner` must be a non-empty string"));
                     }
                     builder = builder.owner(owner);
                 }
-                let mut lease_ttl = options.lease_ttl_ms.map(Duration::from_millis);
-                if let Some(config) = &options.config {
-                    let config = Config::load(config)?;
-                    lease_ttl = lease_ttl.or(config.engine.lease_ttl);
-                    builder = builder
-                        .registry(config.registry()?)
-                        .outbound((*config.outbound).clone());
-                }
-                if let Some(ttl) = lease_ttl {
-                    builder = builder.lease_ttl(ttl)?;
+                if let Some(ms) = options.lease_ttl_ms {
+                    builder = builder.lease_ttl(Duration::from_millis(ms))?;
                 }
                 for (name, call) in steps.unwrap_or_default() {
                     let step = JsStep {
