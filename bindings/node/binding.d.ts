@@ -259,6 +259,11 @@ export declare class Health {
 export declare class HealthServer {
   /** The port the server listens on. */
   get port(): number
+  /**
+   * The most connections the server keeps open at once: `maxConnections`, or sized from
+   * the open-files limit.
+   */
+  get maxConnections(): number
   /** The listen address, e.g. `127.0.0.1:41234`. */
   get address(): string
   /** The base URL, e.g. `http://127.0.0.1:41234`. */
@@ -610,6 +615,22 @@ export interface ServeOptions {
    * the configuration's `[server] check_metrics`, true).
    */
   checkMetrics?: boolean
+  /**
+   * How long a client may take to send a request's headers once it started, in ms
+   * (default: `[server.limits] header_read_timeout_ms`, 5000).
+   */
+  headerReadTimeoutMs?: number
+  /**
+   * How long a connection with nothing in flight stays open, in ms (default:
+   * `[server.limits] idle_timeout_ms`, 30000).
+   */
+  idleTimeoutMs?: number
+  /** The most connections open at once (default: sized from the open-files limit). */
+  maxConnections?: number
+  /** The most bytes of request line and headers (default 16384). */
+  maxHeaderBytes?: number
+  /** The most bytes of request body (default 65536). */
+  maxBodyBytes?: number
 }
 
 /** Options of `HealthServer.shutdown()`. */

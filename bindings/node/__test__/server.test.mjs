@@ -116,6 +116,49 @@ test('serve() raises the soft open-files limit to the hard one', () => {
   assert.equal(soft, hard, `the soft limit of 256 was raised: ${run.stdout}`)
 })
 
+test('serve() cuts off slow and idle clients and keeps answering probes', async () => {
+  const net = await import('node:net')
+  const h = await readyHealth()
+  const srv = await h.serve({ addr: '127.0.0.1:0', headerReadTimeoutMs: 300, idleTimeoutMs: 500, maxConnections: 8 })
+  const open = () =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect(srv.port, '127.0.0.1', () => resolve(socket))
+      socket.on('error', reject)
+    })
+  const closed = (socket) => new Promise((resolve) => socket.on('close', () => resolve(Date.now())))
+  try {
+    assert.equal(srv.maxConnections, 8)
+    const slow = await open()
+    const silent = await open()
+    slow.write('GET /readyz HTTP/1.1\r\n')
+    const started = Date.now()
+    for (const end of await Promise.all([closed(slow), closed(silent)])) {
+      assert.ok(end - started < 2500, `closed after ${end - started} ms`)
+    }
+    const held = []
+    const ends = []
+    for (let i = 0; i < 12; i++) {
+      held.push(await open())
+      ends.push(closed(held[i]))
+    }
+    // Beyond the limit of 8, the oldest idle connections made room: probes still answer.
+    assert.equal((await get(`${srv.url}/readyz`)).status, 200)
+    await ends[0]
+    for (const socket of held) socket.destroy()
+  } finally {
+    await srv.shutdown({ drainMs: 0 })
+  }
+})
+
+test('serve() refuses limits out of range', async () => {
+  const h = new Health()
+  await assert.rejects(h.serve({ addr: '127.0.0.1:0', headerReadTimeoutMs: 0 }), (err) => {
+    assert.equal(err.code, 'invalid_input')
+    assert.match(err.message, /header_read_timeout_ms/)
+    return true
+  })
+})
+
 test('a server keeps the process alive until unref() or shutdown()', async () => {
   const script = (after) => `
     const { Health } = require(${JSON.stringify(packageDir)})

@@ -198,6 +198,31 @@ pub(crate) struct ServeOptions {
     /// Whether `/metrics` carries the per-check series, labelled with check names (default:
     /// the configuration's `[server] check_metrics`, true).
     pub check_metrics: Option<bool>,
+    /// How long a client may take to send a request's headers once it started, in ms
+    /// (default: `[server.limits] header_read_timeout_ms`, 5000).
+    pub header_read_timeout_ms: Option<u32>,
+    /// How long a connection with nothing in flight stays open, in ms (default:
+    /// `[server.limits] idle_timeout_ms`, 30000).
+    pub idle_timeout_ms: Option<u32>,
+    /// The most connections open at once (default: sized from the open-files limit).
+    pub max_connections: Option<u32>,
+    /// The most bytes of request line and headers (default 16384).
+    pub max_header_bytes: Option<u32>,
+    /// The most bytes of request body (default 65536).
+    pub max_body_bytes: Option<u32>,
+}
+
+impl ServeOptions {
+    /// The connection limits these options override.
+    pub(crate) fn limit_overrides(&self) -> runward::health::limits::ServerLimitsOverrides {
+        runward::health::limits::ServerLimitsOverrides {
+            header_read_timeout_ms: self.header_read_timeout_ms.map(u64::from),
+            idle_timeout_ms: self.idle_timeout_ms.map(u64::from),
+            max_connections: self.max_connections.map(|n| n as usize),
+            max_header_bytes: self.max_header_bytes.map(|n| n as usize),
+            max_body_bytes: self.max_body_bytes.map(|n| n as usize),
+        }
+    }
 }
 
 /// Options of `HealthServer.shutdown()`.

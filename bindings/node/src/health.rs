@@ -13,7 +13,8 @@ use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder, ToNapiValue};
 use napi_derive::napi;
 use runward::config::Config;
 use runward::health::endpoints::{self, EndpointOptions};
-use runward::health::server::Server;
+use runward::health::limits::ServerLimits;
+use runward::health::server::{Server, router};
 use runward::health::{CheckSpec, Registry, RegistryBuilder, Values, doctor, render};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -95,6 +96,7 @@ pub struct Health {
     endpoint: EndpointOptions,
     addr: String,
     drain: Duration,
+    limits: ServerLimits,
     servers: Vec<SharedServer>,
 }
 
@@ -136,6 +138,7 @@ impl Health {
         let mut endpoint = EndpointOptions::default();
         let mut addr = DEFAULT_ADDR.to_owned();
         let mut drain = DEFAULT_DRAIN;
+        let mut limits = ServerLimits::default();
         if let Some(path) = &options.config {
             let config = Config::load(path)?;
             pending.specs = config.check_specs()?;
@@ -152,6 +155,7 @@ impl Health {
             endpoint = config.endpoint_options();
             addr = config.server.addr.clone();
             drain = Duration::from_millis(config.server.drain_ms);
+            limits = config.server.limits.clone();
         }
         let s = &mut pending.service;
         s.service_id = options.service_id.or(s.service_id.take());
@@ -169,6 +173,7 @@ impl Health {
             endpoint,
             addr,
             drain,
+            limits,
             servers: Vec::new(),
         })
     }
@@ -445,6 +450,7 @@ impl Health {
     ) -> napi::Result<AsyncBlock<HealthServer>> {
         let options: ServeOptions = convert::options("serve options", options).or_throw(&env)?;
         let registry = self.registry().or_throw(&env)?;
+        let limits = self.limits.overridden(&options.limit_overrides());
         let addr = options.addr.unwrap_or_else(|| self.addr.clone());
         let endpoint =
             self.endpoint
@@ -455,7 +461,10 @@ impl Health {
         let drain = self.drain;
         promise(
             &env,
-            async move { Server::bind(registry, &addr, endpoint).await },
+            async move {
+                let app = router(registry.clone(), endpoint);
+                Server::bind_router(registry, &addr, app, limits).await
+            },
             move |server| Ok(HealthServer::new(server, slot, keep_alive, drain)),
         )
     }

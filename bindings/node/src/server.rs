@@ -23,6 +23,7 @@ type KeepAlive = ThreadsafeFunction<(), (), (), Status, false, false>;
 #[napi]
 pub struct HealthServer {
     addr: SocketAddr,
+    max_connections: usize,
     server: SharedServer,
     keep_alive: Option<KeepAlive>,
     drain: Duration,
@@ -37,12 +38,14 @@ impl HealthServer {
         drain: Duration,
     ) -> Self {
         let addr = server.local_addr();
+        let max_connections = server.max_connections();
         // Fresh slot: nothing else holds the lock yet.
         if let Ok(mut guard) = slot.try_lock() {
             *guard = Some(server);
         }
         HealthServer {
             addr,
+            max_connections,
             server: slot,
             keep_alive: Some(keep_alive),
             drain,
@@ -64,6 +67,13 @@ impl HealthServer {
     #[napi(getter)]
     pub fn port(&self) -> u32 {
         u32::from(self.addr.port())
+    }
+
+    /// The most connections the server keeps open at once: `maxConnections`, or sized from
+    /// the open-files limit.
+    #[napi(getter)]
+    pub fn max_connections(&self) -> u32 {
+        u32::try_from(self.max_connections).unwrap_or(u32::MAX)
     }
 
     /// The listen address, e.g. `127.0.0.1:41234`.

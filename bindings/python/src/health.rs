@@ -9,6 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use runward::config::{Config, DetailPolicy};
 use runward::health::endpoints::{self, EndpointOptions, ProbeRequest};
+use runward::health::limits::ServerLimitsOverrides;
 use runward::health::render::{self, Detail};
 use runward::health::{
     CheckSpec, ProbeKind, Registry, Report, Schedule, Transition, Values, doctor,
@@ -515,9 +516,15 @@ impl Health {
     /// on runward's own threads (they answer while the GIL is busy) and starts the periodic
     /// checks. `addr` defaults to the configuration's `[server] addr`; `details` (`loopback`,
     /// `token`, `public`, `none`) and `token` to its policy and token; `check_metrics=False`
-    /// leaves the per-check series (labelled with check names) out of `/metrics`. The server runs until
-    /// `shutdown`/`close`, or until this Health is garbage-collected.
-    #[pyo3(signature = (addr=None, *, details=None, token=None, check_metrics=None))]
+    /// leaves the per-check series (labelled with check names) out of `/metrics`. The
+    /// connection limits (`header_read_timeout_ms`, `idle_timeout_ms`, `max_connections`,
+    /// `max_header_bytes`, `max_body_bytes`) default to `[server.limits]`. The server runs
+    /// until `shutdown`/`close`, or until this Health is garbage-collected.
+    #[pyo3(signature = (
+        addr=None, *, details=None, token=None, check_metrics=None, header_read_timeout_ms=None,
+        idle_timeout_ms=None, max_connections=None, max_header_bytes=None, max_body_bytes=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn serve(
         &self,
         py: Python<'_>,
@@ -525,13 +532,30 @@ impl Health {
         details: Option<&str>,
         token: Option<String>,
         check_metrics: Option<bool>,
+        header_read_timeout_ms: Option<u64>,
+        idle_timeout_ms: Option<u64>,
+        max_connections: Option<usize>,
+        max_header_bytes: Option<usize>,
+        max_body_bytes: Option<usize>,
     ) -> PyResult<Py<Server>> {
         let registry = self.registry(py)?;
         let options = self.endpoint_options(details, token, check_metrics)?;
+        let limits = self
+            .config
+            .server
+            .limits
+            .overridden(&ServerLimitsOverrides {
+                header_read_timeout_ms,
+                idle_timeout_ms,
+                max_connections,
+                max_header_bytes,
+                max_body_bytes,
+            });
         let addr = addr.unwrap_or_else(|| self.config.server.addr.clone());
+        let app = runward::health::server::router(registry.clone(), options);
         let server = block_on(
             py,
-            runward::health::server::Server::bind(registry, &addr, options),
+            runward::health::server::Server::bind_router(registry, &addr, app, limits),
         )?
         .map_err(py_err)?;
         let server = Py::new(py, Server::new(server, self.config.server.drain_ms))?;

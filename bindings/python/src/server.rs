@@ -15,6 +15,7 @@ use std::time::Duration;
 pub(crate) struct Server {
     inner: Arc<Mutex<Option<server::Server>>>,
     addr: SocketAddr,
+    max_connections: usize,
     drain_ms: u64,
     pid: u32,
 }
@@ -23,6 +24,7 @@ impl Server {
     pub(crate) fn new(server: server::Server, drain_ms: u64) -> Self {
         Server {
             addr: server.local_addr(),
+            max_connections: server.max_connections(),
             inner: Arc::new(Mutex::new(Some(server))),
             drain_ms,
             pid: std::process::id(),
@@ -49,6 +51,13 @@ impl Server {
     #[getter]
     fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The most connections the server keeps open at once: `max_connections`, or sized from
+    /// the open-files limit.
+    #[getter]
+    fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// `http://host:port`.

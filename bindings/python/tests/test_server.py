@@ -152,3 +152,41 @@ def test_serve_raises_the_soft_open_files_limit_to_the_hard_one() -> None:
             assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(256, hard)), hard))
+
+
+def test_serve_cuts_off_slow_and_idle_clients_and_keeps_answering_probes() -> None:
+    import socket
+
+    h = runward.Health()
+    h.add_check("db", lambda: True)
+    h.refresh_all()
+    with h.serve(
+        "127.0.0.1:0", header_read_timeout_ms=300, idle_timeout_ms=500, max_connections=8
+    ) as server:
+        assert server.max_connections == 8
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        slow.sendall(b"GET /readyz HTTP/1.1\r\n")
+        started = time.monotonic()
+        for conn in (slow, silent):
+            conn.settimeout(3)
+            assert conn.recv(1024) == b"", "the server closes the connection"
+            conn.close()
+        assert time.monotonic() - started < 2.5
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(12)]
+        # Beyond the limit of 8, the oldest idle connections made room: probes still answer.
+        assert get(f"{server.url}/readyz")[0] == 200
+        held[0].settimeout(3)
+        assert held[0].recv(1024) == b"", "the oldest connection was closed to make room"
+        for conn in held:
+            conn.close()
+
+
+def test_serve_refuses_limits_out_of_range() -> None:
+    h = runward.Health()
+    try:
+        h.serve("127.0.0.1:0", header_read_timeout_ms=0)
+    except runward.InvalidInputError as err:
+        assert "header_read_timeout_ms" in str(err)
+    else:
+        raise AssertionError("a header timeout of 0 was accepted")

@@ -145,6 +145,9 @@ pub struct ServerSection {
     /// Whether `/metrics` carries the per-check series, labelled with check names.
     #[serde(default = "yes")]
     pub check_metrics: bool,
+    /// Connection timeouts and request size limits (`[server.limits]`).
+    #[serde(default)]
+    pub limits: crate::health::limits::ServerLimits,
 }
 
 fn default_addr() -> String {
@@ -169,6 +172,7 @@ impl Default for ServerSection {
             drain_ms: default_drain_ms(),
             admin_token_env: default_admin_token_env(),
             check_metrics: true,
+            limits: crate::health::limits::ServerLimits::default(),
         }
     }
 }
@@ -383,6 +387,11 @@ impl Config {
                 })
                 .transpose()?,
         };
+        if let Err(e) = raw.server.limits.validate() {
+            let section = text.find("[server.limits]").unwrap_or(0);
+            return Err(Error::config(format!("[server.limits]: {}", e.message()))
+                .with_location(locate(section)));
+        }
         let state_dir = raw
             .state
             .dir
@@ -753,6 +762,22 @@ mod tests {
         assert!(msg.starts_with("r.toml:6:"), "{msg}");
         assert!(msg.contains("unknown check kind `htp`"), "{msg}");
         assert!(msg.contains("http, tcp, dns, sqlite"), "{msg}");
+    }
+
+    #[test]
+    fn server_limits_are_read_and_checked() {
+        let text = "[server.limits]\nidle_timeout_ms = 1000\nmax_connections = 100\n";
+        let config = Config::parse(text, Some(Path::new("r.toml")), Path::new(".")).unwrap();
+        assert_eq!(config.server.limits.idle_timeout_ms, 1000);
+        assert_eq!(config.server.limits.max_connections, Some(100));
+        assert_eq!(config.server.limits.header_read_timeout_ms, 5000);
+        let text = "[server]\naddr = \"127.0.0.1:0\"\n\n[server.limits]\nmax_header_bytes = 10\n";
+        let err = Config::parse(text, Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
+        assert!(err.to_string().starts_with("r.toml:4:"), "{err}");
+        assert!(err.to_string().contains("max_header_bytes"), "{err}");
+        let text = "[server.limits]\nidle_timeout = 5\n";
+        let err = Config::parse(text, Some(Path::new("r.toml")), Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("idle_timeout"), "{err}");
     }
 
     #[test]

@@ -176,6 +176,8 @@ class Server:
     @property
     def url(self) -> str: ...
     @property
+    def max_connections(self) -> int: ...
+    @property
     def running(self) -> bool: ...
     def shutdown(self, drain_ms: int | None = None) -> None:
         """Readiness fails at once, liveness holds; stops after ``mark_drained`` or ``drain_ms``."""
@@ -263,6 +265,11 @@ class Health:
         details: DetailPolicyName | None = None,
         token: str | None = None,
         check_metrics: bool | None = None,
+        header_read_timeout_ms: int | None = None,
+        idle_timeout_ms: int | None = None,
+        max_connections: int | None = None,
+        max_header_bytes: int | None = None,
+        max_body_bytes: int | None = None,
     ) -> Server: ...
     def handle(
         self,

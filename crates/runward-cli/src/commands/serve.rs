@@ -7,18 +7,15 @@ use crate::output::errln;
 use anyhow::Result;
 use runward::config::Config;
 use runward::flags::{Flags, LockdownPolicy, LockdownTrigger, attach_lockdown};
-use runward::health::Registry;
-use runward::health::server::router;
+use runward::health::server::{Server, router};
 use runward::runbook::Runbook;
 use runward::runbook::engine::{Engine, Resume};
 use runward::schedule::Scheduler;
 use runward::store::{RunFilter, RunStatus, Store, Timestamp};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     let registry = config.registry()?;
@@ -57,12 +54,14 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
             errln!("runward: admin API off: set ${token_env} to a token to serve /admin/runs")
         }
     }
-    let open_files = runward::health::server::raise_open_files_limit();
-    let server = HttpServer::bind(registry, &addr, app).await?;
+    let server = Server::bind_router(registry, &addr, app, config.server.limits.clone()).await?;
     errln!(
-        "runward: serving health on http://{} (open files limit: {})",
-        server.addr,
-        open_files.map_or("unlimited".to_owned(), |n| n.to_string())
+        "runward: serving health on http://{} (open files limit: {}, at most {} connections)",
+        server.local_addr(),
+        server
+            .open_files_limit()
+            .map_or("unlimited".to_owned(), |n| n.to_string()),
+        server.max_connections()
     );
     let mut tasks = vec![start_sweeper(engine.clone())];
     if !config.schedules.is_empty() {
@@ -84,53 +83,6 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> Result<i32> {
     }
     errln!("runward: stopped");
     Ok(0)
-}
-
-/// The health router with the admin routes merged in, served with the SIGTERM sequence of
-/// [`runward::health::server::Server`].
-struct HttpServer {
-    addr: SocketAddr,
-    registry: Registry,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl HttpServer {
-    async fn bind(registry: Registry, addr: &str, app: axum::Router) -> Result<HttpServer> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; pick another address"))?;
-        let local = listener.local_addr()?;
-        registry.start();
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-        });
-        Ok(HttpServer {
-            addr: local,
-            registry,
-            stop,
-            task,
-        })
-    }
-
-    /// Readiness fails at once; the server answers until the registry is drained or `drain`
-    /// passes, then finishes in-flight requests and stops.
-    async fn shutdown(self, drain: Duration) -> Result<()> {
-        self.registry.begin_shutdown();
-        let deadline = tokio::time::Instant::now() + drain;
-        while !self.registry.is_drained() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20).min(drain)).await;
-        }
-        let _ = self.stop.send(());
-        self.task.await??;
-        Ok(())
-    }
 }
 
 /// Marks dead runs orphaned and expired approvals timed out, every 5 seconds.

@@ -5,8 +5,11 @@
 //! dependency I/O. Renderers in [`render`] turn one [`Report`] into health+json, a table,
 //! verbose text, doctor JSON or Prometheus text.
 
+#[cfg(feature = "server")]
+mod connections;
 pub mod doctor;
 pub mod endpoints;
+pub mod limits;
 mod outcome;
 mod probe;
 mod registry;

@@ -3,7 +3,9 @@
 //! Both answer through [`handle`](super::endpoints::handle), on runward's own runtime threads.
 
 use super::Registry;
+use super::connections;
 use super::endpoints::{self, EndpointOptions, ProbeRequest};
+use super::limits::ServerLimits;
 use crate::{Error, ErrorKind, Result};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -73,6 +75,8 @@ async fn answer(State(state): State<AppState>, req: Request) -> Response {
 pub struct Server {
     addr: SocketAddr,
     registry: Registry,
+    open_files: Option<u64>,
+    max_connections: usize,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -81,6 +85,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("addr", &self.addr)
+            .field("max_connections", &self.max_connections)
             .finish_non_exhaustive()
     }
 }
@@ -104,11 +109,28 @@ pub fn raise_open_files_limit() -> Option<u64> {
 }
 
 impl Server {
-    /// Binds `addr` and serves the health router on the current runtime, starting the
-    /// registry's periodic checks if they are not running yet. First raises the soft limit
-    /// on open files to the hard one ([`raise_open_files_limit`]).
+    /// Binds `addr` and serves the health [`router`] under the default [`ServerLimits`].
+    /// See [`Server::bind_router`].
     pub async fn bind(registry: Registry, addr: &str, options: EndpointOptions) -> Result<Server> {
-        raise_open_files_limit();
+        let app = router(registry.clone(), options);
+        Server::bind_router(registry, addr, app, ServerLimits::default()).await
+    }
+
+    /// Binds `addr` and serves `app` (the health [`router`], possibly with routes of the
+    /// host merged in) on the current runtime under `limits`, starting the registry's
+    /// periodic checks if they are not running yet.
+    ///
+    /// First raises the soft limit on open files to the hard one
+    /// ([`raise_open_files_limit`]) and sizes the connection limit from it
+    /// ([`ServerLimits::connection_limit`]); limits out of range are `InvalidInput`.
+    pub async fn bind_router(
+        registry: Registry,
+        addr: &str,
+        app: Router,
+        limits: ServerLimits,
+    ) -> Result<Server> {
+        let open_files = raise_open_files_limit();
+        let max_connections = limits.connection_limit(open_files)?;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             Error::new(
                 ErrorKind::Io,
@@ -120,22 +142,32 @@ impl Server {
             .local_addr()
             .map_err(|e| Error::io("cannot read the listen address", e))?;
         registry.start();
-        let app =
-            router(registry.clone(), options).into_make_service_with_connect_info::<SocketAddr>();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(connections::serve(
+            listener,
+            app,
+            limits,
+            max_connections,
+            rx,
+        ));
         Ok(Server {
             addr: local,
             registry,
+            open_files,
+            max_connections,
             stop: Some(tx),
             task: Some(task),
         })
+    }
+
+    /// The most connections the server keeps open at once.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// The soft open-files limit the server runs under (`None`: unlimited).
+    pub fn open_files_limit(&self) -> Option<u64> {
+        self.open_files
     }
 
     /// The address the server listens on.

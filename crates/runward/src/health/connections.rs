@@ -1,0 +1,388 @@
+//! The probe server's accept loop: HTTP/1.1 connections under [`ServerLimits`].
+//!
+//! Each connection has a watchdog. Once a client starts sending a request it has
+//! `header_read_timeout` to finish the headers; a connection with no request in flight and
+//! nothing sent is closed after `idle_timeout`. At the connection limit, the connection that
+//! has been idle longest is closed to make room, so a new probe connection is always
+//! accepted; only when every open connection has a request in flight is a new one refused.
+
+use super::limits::ServerLimits;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::task::JoinSet;
+use tower_service::Service;
+
+/// How long requests in flight may take to finish once the server stops.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Pause after an accept error such as running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// "No such time" in the millisecond fields of [`Activity`].
+const NEVER: u64 = u64::MAX;
+
+/// What the watchdog of one connection needs to know, updated by its reads and requests.
+struct Activity {
+    epoch: Instant,
+    /// Requests being answered.
+    busy: AtomicU32,
+    /// When the connection was accepted or its last request answered (ms since `epoch`).
+    settled_ms: AtomicU64,
+    /// When the first byte of the next request arrived (ms since `epoch`), or [`NEVER`].
+    pending_ms: AtomicU64,
+    /// Wakes the watchdog when its deadline moves.
+    changed: Notify,
+    /// Closes the connection to make room for a new one.
+    evict: Notify,
+}
+
+impl Activity {
+    fn new(epoch: Instant) -> Activity {
+        Activity {
+            epoch,
+            busy: AtomicU32::new(0),
+            settled_ms: AtomicU64::new(Self::ms_since(epoch)),
+            pending_ms: AtomicU64::new(NEVER),
+            changed: Notify::new(),
+            evict: Notify::new(),
+        }
+    }
+
+    fn ms_since(epoch: Instant) -> u64 {
+        epoch.elapsed().as_millis() as u64
+    }
+
+    fn received(&self) {
+        if self.busy.load(Ordering::Relaxed) == 0
+            && self.pending_ms.load(Ordering::Relaxed) == NEVER
+        {
+            self.pending_ms
+                .store(Self::ms_since(self.epoch), Ordering::Relaxed);
+            self.changed.notify_one();
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        self.pending_ms.store(NEVER, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// When the watchdog closes the connection, unless something happens first.
+    fn deadline(&self, limits: &ServerLimits) -> Option<Instant> {
+        if self.busy.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let pending = self.pending_ms.load(Ordering::Relaxed);
+        let (since, allowed) = if pending == NEVER {
+            (
+                self.settled_ms.load(Ordering::Relaxed),
+                limits.idle_timeout(),
+            )
+        } else {
+            (pending, limits.header_read_timeout())
+        };
+        Some(self.epoch + Duration::from_millis(since) + allowed)
+    }
+
+    fn idle_since(&self) -> Option<u64> {
+        (self.busy.load(Ordering::Relaxed) == 0).then(|| self.settled_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// A request in flight; its drop settles the connection.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        activity
+            .settled_ms
+            .store(Activity::ms_since(activity.epoch), Ordering::Relaxed);
+        activity.busy.fetch_sub(1, Ordering::Relaxed);
+        activity.changed.notify_one();
+    }
+}
+
+/// A TCP stream that tells its [`Activity`] when bytes arrive.
+struct Tracked {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.received();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// The open connections, for the limit and for choosing whom to evict.
+struct Table {
+    epoch: Instant,
+    open: Mutex<(u64, HashMap<u64, Arc<Activity>>)>,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+    }
+
+    fn insert(&self) -> (u64, Arc<Activity>) {
+        let activity = Arc::new(Activity::new(self.epoch));
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.0 += 1;
+        let id = open.0;
+        open.1.insert(id, activity.clone());
+        (id, activity)
+    }
+
+    fn remove(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .remove(&id);
+    }
+
+    /// Closes the connection idle longest; false when every connection is answering.
+    fn evict_oldest_idle(&self) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let oldest = open
+            .1
+            .iter()
+            .filter_map(|(id, a)| a.idle_since().map(|since| (since, *id)))
+            .min();
+        match oldest.and_then(|(_, id)| open.1.remove(&id)) {
+            Some(activity) => {
+                activity.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Removes a connection from the table when its task ends, however it ends.
+struct Registered<'a>(&'a Table, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.remove(self.1);
+    }
+}
+
+/// Accepts connections until `stop` fires, then lets requests in flight finish (at most
+/// [`STOP_GRACE`]) and closes the rest.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    max_connections: usize,
+    mut stop: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let limits = Arc::new(limits);
+    let table = Arc::new(Table {
+        epoch: Instant::now(),
+        open: Mutex::new((0, HashMap::new())),
+    });
+    let (closing, closing_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        while tasks.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                if !is_per_connection(&err) {
+                    tracing::warn!("the health server cannot accept a connection: {err}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+                continue;
+            }
+        };
+        if table.len() >= max_connections && !table.evict_oldest_idle() {
+            // Every open connection has a request in flight: refuse this one.
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        tasks.spawn(connection(
+            stream,
+            peer,
+            app.clone(),
+            limits.clone(),
+            table.clone(),
+            closing_rx.clone(),
+        ));
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    let _ = tokio::time::timeout(STOP_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    Ok(())
+}
+
+/// Errors of one connection only, after which accepting goes on at once.
+fn is_per_connection(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset | Interrupted
+    )
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: Arc<ServerLimits>,
+    table: Arc<Table>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let (id, activity) = table.insert();
+    let _registered = Registered(&table, id);
+    let io = TokioIo::new(Tracked {
+        stream,
+        activity: activity.clone(),
+    });
+    let max_body = limits.max_body_bytes;
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let busy = activity.begin();
+            let app = app.clone();
+            async move {
+                let response = respond(app, req, peer, max_body).await;
+                drop(busy);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    loop {
+        let deadline = activity.deadline(&limits);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = activity.evict.notified() => return,
+            _ = activity.changed.notified() => {}
+            _ = sleep_until(deadline) => {
+                if activity.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
+                    return;
+                }
+            }
+            _ = closing.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.as_mut().await;
+                return;
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Answers one request through the router, with the body limit applied and the caller's
+/// address passed as [`ConnectInfo`].
+async fn respond(
+    mut app: Router,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    max_body: usize,
+) -> Response<Body> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        let mut response = Response::new(Body::from(format!(
+            "request body over the limit of {max_body} bytes\n"
+        )));
+        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    let mut req = req.map(|body| Body::new(http_body_util::Limited::new(body, max_body)));
+    req.extensions_mut().insert(ConnectInfo(peer));
+    match app.call(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
