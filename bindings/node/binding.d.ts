@@ -249,10 +249,17 @@ export declare class Health {
    */
   serve(options?: ServeOptions): Promise<HealthServer>
   /**
-   * Answers one probe request from the snapshot, as the HTTP server would: the core's
-   * status code, headers and body. `options` override the configuration's detail policy.
+   * Answers one probe request from the snapshot as it is, without waiting: the core's
+   * status code, headers and body. On-demand checks past their TTL are revalidated in the
+   * background, so they may read stale here; `answer()` waits for them.
    */
   handle(request: ProbeRequest, options?: EndpointOverrides): ProbeResponse
+  /**
+   * Answers one probe request as the HTTP server does, and as the request handler uses it:
+   * on-demand checks whose result is missing or older than their TTL run first (one run
+   * shared by concurrent requests, each wait bounded by the check's timeout).
+   */
+  answer(request: ProbeRequest, options?: EndpointOverrides): Promise<ProbeResponse>
 }
 
 /** A running health server. */

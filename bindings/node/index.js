@@ -114,8 +114,9 @@ const HANDLER_KEYS = new Set(['details', 'token'])
 
 /**
  * A request handler for node:http, Express and Fastify (raw request and response). It answers
- * the probe paths from the snapshot, with the core's status, headers and body, and returns
- * `true`; for any other path it calls `next()` (or answers 404 when there is none) and returns
+ * the probe paths through `answer()`, with the core's status, headers and body (an on-demand
+ * check older than its TTL runs first, at most for its timeout), and returns `true` at once;
+ * for any other path it calls `next()` (or answers 404 when there is none) and returns
  * `false`. Callers on loopback count as trusted for the `loopback` detail policy.
  */
 Health.prototype.requestHandler = function requestHandler(options) {
@@ -140,9 +141,9 @@ Health.prototype.requestHandler = function requestHandler(options) {
       }
       return false
     }
-    let answer
+    let pending
     try {
-      answer = health.handle(
+      pending = health.answer(
         {
           path,
           query: mark === -1 ? undefined : url.slice(mark + 1),
@@ -158,8 +159,16 @@ Health.prototype.requestHandler = function requestHandler(options) {
       }
       throw err
     }
-    res.writeHead(answer.status, answer.headers)
-    res.end(answer.body)
+    pending.then(
+      (answer) => {
+        res.writeHead(answer.status, answer.headers)
+        res.end(answer.body)
+      },
+      (err) => {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+        res.end(`${err.message}\n`)
+      },
+    )
     return true
   }
 }

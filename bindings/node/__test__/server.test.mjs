@@ -188,6 +188,31 @@ test('on-demand checks revalidate in the background when a request finds them st
   assert.equal(runs, 1, 'a fresh result is reused')
 })
 
+test('answer() and the server run a stale on-demand check first, at any probe period', async () => {
+  const h = new Health()
+  let up = true
+  let runs = 0
+  h.addCheck('lazy', () => {
+    runs += 1
+    return up
+  }, { mode: 'on_demand', ttlMs: 100, timeoutMs: 1000 })
+  const srv = await h.serve({ addr: '127.0.0.1:0' })
+  try {
+    for (const period of [50, 300, 600]) {
+      assert.equal((await h.answer({ path: '/readyz' })).status, 200, `answer(), probed every ${period} ms`)
+      assert.equal((await get(`${srv.url}/readyz`)).status, 200, `server, probed every ${period} ms`)
+      await sleep(period)
+    }
+    const before = runs
+    up = false
+    await sleep(150)
+    assert.equal((await h.answer({ path: '/readyz' })).status, 503, 'the first probe after the TTL reports')
+    assert.equal(runs, before + 1)
+  } finally {
+    await srv.shutdown({ drainMs: 0 })
+  }
+})
+
 test('shutdown fails readiness at once and keeps liveness until drained', async () => {
   const h = await readyHealth()
   const srv = await h.serve({ addr: '127.0.0.1:0' })

@@ -277,6 +277,33 @@ pub struct ProbeResponse {
     pub body: String,
 }
 
+impl ProbeRequest {
+    /// The core's view of this request.
+    pub(crate) fn as_core(&self) -> runward::health::endpoints::ProbeRequest<'_> {
+        runward::health::endpoints::ProbeRequest {
+            path: &self.path,
+            query: self.query.as_deref(),
+            authorization: self.authorization.as_deref(),
+            peer_loopback: self.peer_loopback.unwrap_or(false),
+        }
+    }
+}
+
+impl ProbeResponse {
+    /// The core's answer, with its headers as a map.
+    pub(crate) fn from_core(answer: runward::health::endpoints::ProbeResponse) -> ProbeResponse {
+        let headers = HashMap::from([
+            ("content-type".to_owned(), answer.content_type.to_owned()),
+            ("cache-control".to_owned(), answer.cache_control),
+        ]);
+        ProbeResponse {
+            status: u32::from(answer.status),
+            headers,
+            body: answer.body,
+        }
+    }
+}
+
 /// A change of a check's status, passed to `onTransition` callbacks.
 #[napi(object, object_from_js = false)]
 pub struct TransitionEvent {

@@ -17,7 +17,6 @@ use runward::health::limits::ServerLimits;
 use runward::health::server::{Server, router};
 use runward::health::{CheckSpec, Registry, RegistryBuilder, Values, doctor, render};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -469,8 +468,9 @@ impl Health {
         )
     }
 
-    /// Answers one probe request from the snapshot, as the HTTP server would: the core's
-    /// status code, headers and body. `options` override the configuration's detail policy.
+    /// Answers one probe request from the snapshot as it is, without waiting: the core's
+    /// status code, headers and body. On-demand checks past their TTL are revalidated in the
+    /// background, so they may read stale here; `answer()` waits for them.
     #[napi(ts_args_type = "request: ProbeRequest, options?: EndpointOverrides")]
     pub fn handle(
         &mut self,
@@ -479,38 +479,43 @@ impl Health {
         options: Option<Value>,
     ) -> napi::Result<ProbeResponse> {
         let registry = self.registry().or_throw(&env)?;
-        let options: EndpointOverrides =
-            convert::options("handler options", options).or_throw(&env)?;
-        let overridden;
-        let endpoint = if options.details.is_none()
-            && options.token.is_none()
-            && options.check_metrics.is_none()
-        {
-            &self.endpoint
-        } else {
-            overridden =
-                self.endpoint
-                    .overridden(options.details, options.token, options.check_metrics);
-            &overridden
-        };
-        let answer = endpoints::handle(
-            &registry,
-            endpoint,
-            &endpoints::ProbeRequest {
-                path: &request.path,
-                query: request.query.as_deref(),
-                authorization: request.authorization.as_deref(),
-                peer_loopback: request.peer_loopback.unwrap_or(false),
+        let endpoint = self.endpoint_with(options).or_throw(&env)?;
+        let answer = endpoints::handle(&registry, &endpoint, &request.as_core());
+        Ok(ProbeResponse::from_core(answer))
+    }
+
+    /// Answers one probe request as the HTTP server does, and as the request handler uses it:
+    /// on-demand checks whose result is missing or older than their TTL run first (one run
+    /// shared by concurrent requests, each wait bounded by the check's timeout).
+    #[napi(
+        ts_args_type = "request: ProbeRequest, options?: EndpointOverrides",
+        ts_return_type = "Promise<ProbeResponse>"
+    )]
+    pub fn answer(
+        &mut self,
+        env: Env,
+        request: ProbeRequest,
+        options: Option<Value>,
+    ) -> napi::Result<AsyncBlock<ProbeResponse>> {
+        let registry = self.registry().or_throw(&env)?;
+        let endpoint = self.endpoint_with(options).or_throw(&env)?;
+        promise(
+            &env,
+            async move {
+                let answer = endpoints::answer(&registry, &endpoint, &request.as_core()).await;
+                Ok(answer)
             },
-        );
-        let headers = HashMap::from([
-            ("content-type".to_owned(), answer.content_type.to_owned()),
-            ("cache-control".to_owned(), answer.cache_control),
-        ]);
-        Ok(ProbeResponse {
-            status: u32::from(answer.status),
-            headers,
-            body: answer.body,
-        })
+            |answer| Ok(ProbeResponse::from_core(answer)),
+        )
+    }
+}
+
+impl Health {
+    /// The endpoint options with the per-call overrides of `handle()` / `answer()` applied.
+    fn endpoint_with(&self, options: Option<Value>) -> runward::Result<EndpointOptions> {
+        let options: EndpointOverrides = convert::options("handler options", options)?;
+        Ok(self
+            .endpoint
+            .overridden(options.details, options.token, options.check_metrics))
     }
 }

@@ -566,8 +566,9 @@ impl Health {
         Ok(server)
     }
 
-    /// Answers one probe request from the snapshot, as the HTTP server would: returns
-    /// `(status, headers, body)`. For hosts that route requests themselves (see `runward.asgi`).
+    /// Answers one probe request from the snapshot as it is, without waiting: returns
+    /// `(status, headers, body)`. On-demand checks past their TTL are revalidated in the
+    /// background, so they may read stale here; async hosts use `answer`, as `runward.asgi` does.
     #[pyo3(signature = (path, query=None, authorization=None, peer_loopback=false, *, details=None, token=None, check_metrics=None))]
     #[allow(clippy::too_many_arguments)]
     fn handle(
@@ -595,6 +596,41 @@ impl Health {
             ("cache-control", answer.cache_control),
         ];
         Ok((answer.status, headers, answer.body))
+    }
+
+    /// The awaitable form of `handle`, which the ASGI app uses: on-demand checks whose result
+    /// is missing or older than their TTL run first (one run shared by concurrent requests,
+    /// each wait bounded by the check's timeout), so a probe never finds them stale.
+    #[pyo3(signature = (path, query=None, authorization=None, peer_loopback=false, *, details=None, token=None, check_metrics=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn answer<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        query: Option<String>,
+        authorization: Option<String>,
+        peer_loopback: bool,
+        details: Option<&str>,
+        token: Option<String>,
+        check_metrics: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let registry = self.registry(py)?;
+        let options = self.endpoint_options(details, token, check_metrics)?;
+        runtime(py)?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let request = ProbeRequest {
+                path: &path,
+                query: query.as_deref(),
+                authorization: authorization.as_deref(),
+                peer_loopback,
+            };
+            let answer = endpoints::answer(&registry, &options, &request).await;
+            let headers = vec![
+                ("content-type", answer.content_type.to_owned()),
+                ("cache-control", answer.cache_control),
+            ];
+            Ok((answer.status, headers, answer.body))
+        })
     }
 
     fn __repr__(&self) -> String {

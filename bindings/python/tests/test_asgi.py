@@ -100,3 +100,25 @@ def test_mounted_in_fastapi() -> None:
     assert "runward_check_up" in client.get("/health/metrics").text
     h.begin_shutdown()
     assert client.get("/health/readyz").status_code == 503
+
+
+def test_on_demand_checks_answer_at_probe_periods_beyond_their_ttl() -> None:
+    import time
+
+    h = runward.Health()
+    state = {"up": True, "runs": 0}
+
+    def lazy() -> bool:
+        state["runs"] += 1
+        return state["up"]
+
+    h.add_check("lazy", lazy, mode="on_demand", ttl_ms=100, timeout_ms=1000)
+    app = HealthApp(h)
+    for period in (0.05, 0.3, 0.6):
+        assert call(app, "/readyz")[0] == 200, f"probed every {period} s"
+        time.sleep(period)
+    runs = state["runs"]
+    state["up"] = False
+    time.sleep(0.15)
+    assert call(app, "/readyz")[0] == 503, "the first probe after the TTL reports the failure"
+    assert state["runs"] == runs + 1

@@ -190,3 +190,12 @@ def test_serve_refuses_limits_out_of_range() -> None:
         assert "header_read_timeout_ms" in str(err)
     else:
         raise AssertionError("a header timeout of 0 was accepted")
+
+
+def test_on_demand_checks_pass_through_the_server_at_periods_beyond_their_ttl() -> None:
+    h = runward.Health()
+    h.add_check("lazy", lambda: True, mode="on_demand", ttl_ms=100, timeout_ms=1000)
+    with h.serve("127.0.0.1:0") as server:
+        for period in (0.05, 0.3, 0.6):
+            assert get(f"{server.url}/readyz")[0] == 200, f"probed every {period} s"
+            time.sleep(period)

@@ -510,3 +510,52 @@ fn serve_raises_its_open_files_limit_to_the_hard_limit() {
     let (soft, hard) = open_files_limits(serve.0.id());
     assert_eq!(soft, hard, "the soft limit of 256 was raised");
 }
+
+#[test]
+fn on_demand_checks_are_ready_at_every_probe_period_and_a_failure_shows_at_the_next_probe() {
+    let hang = Arc::new(AtomicBool::new(false));
+    let dep = dependency(hang.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[[checks]]
+name = "api"
+kind = "http"
+url = "http://{dep}/v1/health"
+mode = "on_demand"
+ttl_ms = 200
+timeout_ms = 300
+probes = ["readiness"]
+"#
+    );
+    std::fs::write(tmp.path().join("runward.toml"), config).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _serve = Serve::start(tmp.path(), &addr, &[]);
+    let within = Duration::from_millis(1_000);
+    wait_until("server up", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    // A TTL of 200 ms and a max age of 700 ms: probes faster than the TTL, between the TTL
+    // and the max age, and well beyond both, as a kubelet's 10 s period is for a 500 ms TTL.
+    for period_ms in [100u64, 500, 1_000, 2_000] {
+        for probe in 0..2 {
+            let (code, body) = get(&addr, "/readyz", within);
+            assert_eq!(
+                code, 200,
+                "probed every {period_ms} ms, probe {probe}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(period_ms));
+        }
+    }
+    // The dependency hangs: the next probe waits at most the check's 300 ms timeout and
+    // reports it.
+    hang.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    let (code, _) = get(&addr, "/readyz", within);
+    assert_eq!(code, 503);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}

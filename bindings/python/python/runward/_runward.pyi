@@ -282,6 +282,18 @@ class Health:
         token: str | None = None,
         check_metrics: bool | None = None,
     ) -> tuple[int, list[tuple[str, str]], str]: ...
+    def answer(
+        self,
+        path: str,
+        query: str | None = None,
+        authorization: str | None = None,
+        peer_loopback: bool = False,
+        *,
+        details: DetailPolicyName | None = None,
+        token: str | None = None,
+        check_metrics: bool | None = None,
+    ) -> Awaitable[tuple[int, list[tuple[str, str]], str]]:
+        """``handle`` for async hosts: stale on-demand checks run first (at most their timeout)."""
 
 @final
 class Runbook:

@@ -8,9 +8,10 @@ app = FastAPI()
 app.mount("/", HealthApp(health))          # or app.mount("/health", ...)
 ```
 
-Every answer comes from :meth:`runward.Health.handle`, so it matches the standalone server.
-Answers are read from the snapshot and never run a check. The checks are started on the
-first request. Requests wait for the host's event loop; when that loop may be blocked, use
+Every answer comes from :meth:`runward.Health.answer`, so it matches the standalone server.
+Answers are read from the snapshot; only an on-demand check whose result is older than its TTL
+runs first, once for all concurrent requests and at most for its timeout. The checks are
+started on the first request. Requests wait for the host's event loop; when that loop may be blocked, use
 :meth:`runward.Health.serve` instead, which answers from runward's own threads.
 """
 
@@ -77,7 +78,7 @@ class HealthApp:
             if name.lower() == b"authorization":
                 authorization = value.decode("latin-1")
                 break
-        status, headers, body = self.health.handle(
+        status, headers, body = await self.health.answer(
             path,
             query,
             authorization,

@@ -1,8 +1,10 @@
 //! The probe endpoints, independent of any HTTP framework.
 //!
-//! [`handle`] maps one request (path, query, bearer token, whether the caller is on loopback)
-//! to a status code, headers and body. The axum router, the Python ASGI app and the Node
-//! request handler all call it, so every frontend answers alike.
+//! [`answer`] maps one request (path, query, bearer token, whether the caller is on loopback)
+//! to a status code, headers and body, after bringing stale on-demand checks up to date; the
+//! axum router, the Python ASGI app and the Node request handler all call it, so every
+//! frontend answers alike. [`handle`] is its synchronous form for hosts that cannot wait: it
+//! answers from the snapshot as it is and revalidates on-demand checks in the background.
 
 use super::render::{self, Detail};
 use super::{Endpoint, ProbeKind, Registry, Report, Status};
@@ -130,8 +132,35 @@ fn response(
     }
 }
 
-/// Answers one request from the snapshot. Never runs a check on the request path; on-demand
-/// checks whose TTL passed are revalidated in the background.
+/// Answers one request. On-demand checks of the probe kind asked whose result is missing or
+/// older than their TTL run first, sharing one run among concurrent requests, and the request
+/// waits for them, at most each check's timeout
+/// ([`Registry::await_on_demand`]); periodic checks are read from the snapshot without I/O.
+/// So a probe reports an on-demand check's result of at most its TTL ago, whatever the
+/// probe period.
+pub async fn answer(
+    registry: &Registry,
+    options: &EndpointOptions,
+    req: &ProbeRequest<'_>,
+) -> ProbeResponse {
+    let path = req.path.trim_end_matches('/');
+    let kind = match path {
+        "/livez" => Some(Some(ProbeKind::Liveness)),
+        "/startupz" => Some(Some(ProbeKind::Startup)),
+        "/healthz" => Some(None),
+        "/readyz" => Some(Some(ProbeKind::Readiness)),
+        other if other.starts_with("/readyz/") => Some(Some(ProbeKind::Readiness)),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        registry.await_on_demand(kind).await;
+    }
+    handle(registry, options, req)
+}
+
+/// Answers one request from the snapshot as it is, without waiting: on-demand checks whose
+/// TTL passed are revalidated in the background, so a probe may see them stale or unknown
+/// (prefer [`answer`] where the host can wait).
 pub fn handle(
     registry: &Registry,
     options: &EndpointOptions,

@@ -270,6 +270,8 @@ struct Inner {
     slots: Vec<Slot>,
     by_name: HashMap<String, usize>,
     by_kind: [Vec<usize>; 3],
+    /// The checks with [`Schedule::OnDemand`].
+    on_demand: Vec<usize>,
     snapshot: ArcSwap<Snapshot>,
     write_lock: Mutex<()>,
     values: Arc<Values>,
@@ -396,6 +398,12 @@ impl RegistryBuilder {
                 inflight: Mutex::new(None),
             })
             .collect();
+        let on_demand = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| matches!(slot.spec.schedule, Schedule::OnDemand { .. }))
+            .map(|(idx, _)| idx)
+            .collect();
         let snapshot = Snapshot {
             checks: slots
                 .iter()
@@ -407,6 +415,7 @@ impl RegistryBuilder {
                 service: self.service,
                 by_name,
                 by_kind,
+                on_demand,
                 snapshot: ArcSwap::from_pointee(snapshot),
                 write_lock: Mutex::new(()),
                 values: self.values.unwrap_or_default(),
@@ -525,6 +534,41 @@ impl Registry {
         futures::future::join_all(runs).await;
     }
 
+    /// Brings the on-demand checks of `kind` (every kind: `None`) up to date before an
+    /// answer: each whose result is missing or older than its TTL runs now, or the run in
+    /// flight is joined (single-flight), and this waits for them. No wait outlasts the
+    /// check's timeout, after which the run records a timeout. Periodic checks are never
+    /// run here, and when every on-demand result is fresh this returns without waiting.
+    pub async fn await_on_demand(&self, kind: Option<ProbeKind>) {
+        let stale = self.stale_on_demand(kind);
+        if stale.is_empty() {
+            return;
+        }
+        futures::future::join_all(stale.into_iter().map(|idx| run_check(&self.inner, idx))).await;
+    }
+
+    /// The on-demand checks of `kind` whose result is missing or older than their TTL.
+    fn stale_on_demand(&self, kind: Option<ProbeKind>) -> Vec<usize> {
+        if self.inner.on_demand.is_empty() {
+            return Vec::new();
+        }
+        let snapshot = self.inner.snapshot.load();
+        let now = Instant::now();
+        self.inner
+            .on_demand
+            .iter()
+            .copied()
+            .filter(|idx| kind.is_none_or(|k| self.inner.by_kind[kind_index(k)].contains(idx)))
+            .filter(|&idx| match self.inner.slots[idx].spec.schedule {
+                Schedule::OnDemand { ttl } => !matches!(
+                    snapshot.checks[idx].checked_instant,
+                    Some(at) if now.duration_since(at) < ttl
+                ),
+                Schedule::Periodic { .. } => false,
+            })
+            .collect()
+    }
+
     /// Starts background runs of the on-demand checks of `kind` whose result is older than
     /// their TTL. Never waits; needs [`Registry::start`] to have given it a runtime.
     pub fn revalidate(&self, kind: Option<ProbeKind>) {
@@ -537,20 +581,10 @@ impl Registry {
         else {
             return;
         };
-        let snapshot = self.inner.snapshot.load();
-        let now = Instant::now();
-        let indices: Box<dyn Iterator<Item = usize>> = match kind {
-            Some(kind) => Box::new(self.inner.by_kind[kind_index(kind)].iter().copied()),
-            None => Box::new(0..self.inner.slots.len()),
-        };
-        for idx in indices {
-            let slot = &self.inner.slots[idx];
-            if let Schedule::OnDemand { ttl } = slot.spec.schedule {
-                let fresh = matches!(snapshot.checks[idx].checked_instant, Some(at) if now.duration_since(at) < ttl);
-                if !fresh && !slot.is_running() {
-                    let inner = self.inner.clone();
-                    handle.spawn(async move { run_check(&inner, idx).await });
-                }
+        for idx in self.stale_on_demand(kind) {
+            if !self.inner.slots[idx].is_running() {
+                let inner = self.inner.clone();
+                handle.spawn(async move { run_check(&inner, idx).await });
             }
         }
     }

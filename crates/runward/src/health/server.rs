@@ -1,6 +1,6 @@
 //! The standalone health server and an axum [`router`] for hosts that mount it.
 //!
-//! Both answer through [`handle`](super::endpoints::handle), on runward's own runtime threads.
+//! Both answer through [`answer`](super::endpoints::answer), on runward's own runtime threads.
 
 use super::Registry;
 use super::connections;
@@ -54,7 +54,7 @@ async fn answer(State(state): State<AppState>, req: Request) -> Response {
             .and_then(|v| v.to_str().ok()),
         peer_loopback,
     };
-    let out = endpoints::handle(&state.registry, &state.options, &probe);
+    let out = endpoints::answer(&state.registry, &state.options, &probe).await;
     let mut response = (
         StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         out.body,

@@ -3,7 +3,7 @@
 
 use super::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn passing() -> Arc<dyn Probe> {
@@ -377,4 +377,121 @@ async fn wait_for(mut condition: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "condition not met within 5 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+fn readyz() -> endpoints::ProbeRequest<'static> {
+    endpoints::ProbeRequest {
+        path: "/readyz",
+        ..Default::default()
+    }
+}
+
+/// An on-demand readiness check whose dependency is up while `up` holds, counting its runs.
+fn on_demand(up: Arc<AtomicBool>, runs: Arc<AtomicUsize>, ttl_ms: u64) -> CheckSpec {
+    let probe = probe_fn(move |_| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        let up = up.load(Ordering::SeqCst);
+        async move {
+            if up {
+                Outcome::pass()
+            } else {
+                Outcome::fail("connection refused")
+            }
+        }
+    });
+    CheckSpec::new("lazy", probe)
+        .kinds([ProbeKind::Readiness])
+        .timeout(Duration::from_millis(200))
+        .schedule(Schedule::OnDemand {
+            ttl: Duration::from_millis(ttl_ms),
+        })
+}
+
+#[tokio::test]
+async fn on_demand_checks_pass_at_any_probe_period_and_report_a_failure_at_the_next_probe() {
+    // TTL 100 ms and a default max age of 400 ms; probes come faster than the TTL, between
+    // the TTL and the max age, and far beyond both (as 1 s, 5 s, 10 s and 60 s do for a TTL
+    // of 500 ms).
+    let options = endpoints::EndpointOptions::default();
+    for period_ms in [50u64, 250, 600, 1_200] {
+        let up = Arc::new(AtomicBool::new(true));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let registry = Registry::builder()
+            .check(on_demand(up.clone(), runs.clone(), 100))
+            .build()
+            .unwrap();
+        registry.start();
+        for probe in 0..3 {
+            let answer = endpoints::answer(&registry, &options, &readyz()).await;
+            assert_eq!(answer.status, 200, "period {period_ms} ms, probe {probe}");
+            tokio::time::sleep(Duration::from_millis(period_ms)).await;
+        }
+        up.store(false, Ordering::SeqCst);
+        if period_ms < 100 {
+            // Within the TTL the last result stands; the first probe after it reports.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let answer = endpoints::answer(&registry, &options, &readyz()).await;
+        assert_eq!(
+            answer.status, 503,
+            "period {period_ms} ms: failure reported"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_on_demand_run_and_wait_no_longer_than_its_timeout() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let probe = probe_fn(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Outcome::pass()
+        }
+    });
+    let registry = Registry::builder()
+        .check(
+            CheckSpec::new("hung", probe)
+                .timeout(Duration::from_millis(300))
+                .schedule(Schedule::OnDemand {
+                    ttl: Duration::from_secs(60),
+                }),
+        )
+        .build()
+        .unwrap();
+    registry.start();
+    let options = endpoints::EndpointOptions::default();
+    let request = readyz();
+    let started = Instant::now();
+    let answers = futures::future::join_all(
+        (0..20).map(|_| endpoints::answer(&registry, &options, &request)),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(answers.iter().all(|a| a.status == 503));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one run for 20 requests");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1_500),
+        "waited {waited:?} for a check with a 300 ms timeout"
+    );
+}
+
+#[tokio::test]
+async fn periodic_checks_are_never_run_on_the_request_path() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let probe = probe_fn(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Outcome::pass() }
+    });
+    let registry = Registry::builder()
+        .check(CheckSpec::new("bg", probe).schedule(Schedule::every(Duration::from_secs(3600))))
+        .build()
+        .unwrap();
+    let options = endpoints::EndpointOptions::default();
+    // Not started: no result yet, and the request does not run the check itself.
+    let answer = endpoints::answer(&registry, &options, &readyz()).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
 }
