@@ -24,16 +24,22 @@ suite_cli() {
   log "cli: end-to-end (serve, SIGTERM sequence, promtool)"
   cargo build --quiet -p runward-cli
   RUNWARD="$RUNWARD_BIN" bash tests/e2e/serve.sh
+  log "cli: hostile clients against runward serve"
+  RUNWARD_BIN="$RUNWARD_BIN" python3 tests/e2e/hostile/suite.py cli
 }
 
 suite_python() {
   log "python: maturin develop + pytest (packages into .venv)"
   bash bindings/python/run-tests.sh
+  log "python: hostile clients against Health.serve"
+  PYTHON="${RUNWARD_VENV:-${VENV:-$ROOT/.venv}}/bin/python" python3 tests/e2e/hostile/suite.py python
 }
 
 suite_node() {
   log "node: napi build + node --test + tsc (packages into bindings/node/node_modules)"
   bash bindings/node/run-tests.sh
+  log "node: hostile clients against health.serve"
+  python3 tests/e2e/hostile/suite.py node
 }
 
 suite_readme() {

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -29,6 +29,9 @@ use tower_service::Service;
 
 /// How long requests in flight may take to finish once the server stops.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The longest the accept loop waits for evicted sockets to close.
+const CLOSE_WAIT: Duration = Duration::from_millis(100);
 
 /// Pause after an accept error such as running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -173,15 +176,22 @@ impl AsyncWrite for Tracked {
 /// The open connections, for the limit and for choosing whom to evict.
 struct Table {
     epoch: Instant,
+    /// The connections not evicted, by id, and the last id given.
     open: Mutex<(u64, HashMap<u64, Arc<Activity>>)>,
+    /// Sockets open, evicted ones included until their task has closed them.
+    sockets: AtomicUsize,
+    /// Signalled whenever a socket closes.
+    closed: Notify,
 }
 
 impl Table {
+    /// Connections open and not evicted.
     fn len(&self) -> usize {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).1.len()
     }
 
     fn insert(&self) -> (u64, Arc<Activity>) {
+        self.sockets.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::new(self.epoch));
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.0 += 1;
@@ -198,30 +208,41 @@ impl Table {
             .remove(&id);
     }
 
-    /// Closes the connection idle longest; false when every connection is answering.
-    fn evict_oldest_idle(&self) -> bool {
+    /// Closes up to `count` connections, those idle longest; returns how many. None when
+    /// every connection has a request in flight.
+    fn evict_idle_longest(&self, count: usize) -> usize {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let oldest = open
+        let mut idle: Vec<(u64, u64)> = open
             .1
             .iter()
             .filter_map(|(id, a)| a.idle_since().map(|since| (since, *id)))
-            .min();
-        match oldest.and_then(|(_, id)| open.1.remove(&id)) {
-            Some(activity) => {
-                activity.evict.notify_one();
-                true
-            }
-            None => false,
+            .collect();
+        let count = count.min(idle.len());
+        if count == 0 {
+            return 0;
         }
+        idle.select_nth_unstable(count - 1);
+        for (_, id) in &idle[..count] {
+            if let Some(activity) = open.1.remove(id) {
+                activity.evict.notify_one();
+            }
+        }
+        count
     }
 }
 
-/// Removes a connection from the table when its task ends, however it ends.
-struct Registered<'a>(&'a Table, u64);
+/// Ends a connection's accounting when its task ends, however it ends: out of the table (if
+/// not evicted already) and out of the count of open sockets.
+struct Registered {
+    table: Arc<Table>,
+    id: u64,
+}
 
-impl Drop for Registered<'_> {
+impl Drop for Registered {
     fn drop(&mut self) {
-        self.0.remove(self.1);
+        self.table.remove(self.id);
+        self.table.sockets.fetch_sub(1, Ordering::Relaxed);
+        self.table.closed.notify_one();
     }
 }
 
@@ -238,7 +259,15 @@ pub(crate) async fn serve(
     let table = Arc::new(Table {
         epoch: Instant::now(),
         open: Mutex::new((0, HashMap::new())),
+        sockets: AtomicUsize::new(0),
+        closed: Notify::new(),
     });
+    // At the limit, this many of the connections idle longest are closed at once, so that
+    // the next connections find room without a scan each.
+    let eviction_batch = (max_connections / 32).max(1);
+    // Evicted sockets close as soon as their tasks run; with this many open, the loop waits
+    // for them before it accepts more, so the process never runs out of descriptors.
+    let hard_cap = max_connections + (super::limits::FD_HEADROOM as usize / 2);
     let (closing, closing_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     loop {
@@ -257,18 +286,24 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        if table.len() >= max_connections && !table.evict_oldest_idle() {
+        if table.len() >= max_connections && !make_room(&table, eviction_batch, hard_cap).await {
             // Every open connection has a request in flight: refuse this one.
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
+        let (id, activity) = table.insert();
+        let registered = Registered {
+            table: table.clone(),
+            id,
+        };
         tasks.spawn(connection(
             stream,
             peer,
             app.clone(),
             limits.clone(),
-            table.clone(),
+            registered,
+            activity,
             closing_rx.clone(),
         ));
     }
@@ -280,6 +315,25 @@ pub(crate) async fn serve(
     .await;
     tasks.abort_all();
     Ok(())
+}
+
+/// Closes the connections idle longest and waits, at most [`CLOSE_WAIT`], until fewer than
+/// `hard_cap` sockets are open. False when no connection could be closed or the sockets did
+/// not close in time.
+async fn make_room(table: &Table, batch: usize, hard_cap: usize) -> bool {
+    if table.evict_idle_longest(batch) == 0 {
+        return false;
+    }
+    let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+    while table.sockets.load(Ordering::Relaxed) >= hard_cap {
+        if tokio::time::timeout_at(deadline, table.closed.notified())
+            .await
+            .is_err()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Errors of one connection only, after which accepting goes on at once.
@@ -296,11 +350,11 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     limits: Arc<ServerLimits>,
-    table: Arc<Table>,
+    registered: Registered,
+    activity: Arc<Activity>,
     mut closing: watch::Receiver<bool>,
 ) {
-    let (id, activity) = table.insert();
-    let _registered = Registered(&table, id);
+    let _registered = registered;
     let io = TokioIo::new(Tracked {
         stream,
         activity: activity.clone(),
