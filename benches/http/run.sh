@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# /readyz on loopback: runward against a Node peer (@godaddy/terminus) and a Python peer
-# (FastAPI + fast-healthchecks), 20 HTTP dependency checks each, in two scenarios:
+# /readyz on loopback: runward against the floor (a bare axum server answering a constant
+# 200), a Node peer (@godaddy/terminus) and a Python peer (FastAPI + fast-healthchecks), 20 HTTP
+# dependency checks each, at 1, 64 and 1,000 connections, in two scenarios:
 #
 #   healthy  20 dependencies answer at once;
 #   hanging  19 answer at once, 1 accepts the connection and never answers (30 s).
 #
 # For each server: start it, wait until it answers, warm up, run wrk for a fixed time, stop it.
-# Prints requests per second, p50 and p99 latency, and the ratios runward / peer.
+# Prints requests per second, p50 and p99 latency, the ratio to the floor and runward / peer.
 #
 #   benches/http/run.sh                  # everything (installs what it needs)
-#   DURATION=30 CONNECTIONS=64 benches/http/run.sh
+#   DURATION=30 LOADS="64" benches/http/run.sh
 #   SCENARIOS=hanging SERVERS="runward node-terminus" benches/http/run.sh
 #   SKIP_BUILD=1 benches/http/run.sh     # reuse target/release/runward
 #
@@ -22,14 +23,14 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 
 DURATION="${DURATION:-10}"          # seconds measured per server
 WARMUP="${WARMUP:-5}"               # seconds of load before the measurement
-THREADS="${THREADS:-2}"             # wrk threads
-CONNECTIONS="${CONNECTIONS:-32}"    # wrk connections
+THREADS="${THREADS:-2}"             # wrk threads (at most one per connection)
+LOADS="${LOADS:-1 64 1000}"         # wrk connections, one measurement each
 SCENARIOS="${SCENARIOS:-healthy hanging}"
-SERVERS="${SERVERS:-floor runward runward-status-only node-terminus python-fastapi}"
+SERVERS="${SERVERS:-axum-floor runward runward-status-only node-terminus python-fastapi}"
 
 FAST_PORT=18081      # the 19 (or 20) healthy dependencies: fixed in runward*.toml
 HANG_PORT=18082      # the hanging dependency: fixed in runward.toml
-declare -A PORT=([floor]=18081 [runward]=18080 [runward-status-only]=18083 [node-terminus]=18090 [python-fastapi]=18100)
+declare -A PORT=([floor]=18081 [axum-floor]=18084 [runward]=18080 [runward-status-only]=18083 [node-terminus]=18090 [python-fastapi]=18100)
 
 RESULTS_DIR="$HERE/results"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -114,14 +115,18 @@ install() {
         fi
         "$HERE/.venv/bin/pip" install -q --disable-pip-version-check -r "$HERE/python-fastapi/requirements.txt"
     fi
-    RUNWARD="$ROOT/target/release/runward"
-    if [[ " $SERVERS " == *" runward"* ]]; then
+    local release="${CARGO_TARGET_DIR:-$ROOT/target}/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release"
+    RUNWARD="$release/runward"
+    FLOOR="$release/examples/http_floor"
+    if [[ " $SERVERS " == *" runward"* || " $SERVERS " == *" axum-floor "* ]]; then
         if [[ -z "${SKIP_BUILD:-}" ]]; then
-            say "building runward (cargo build --release -p runward-cli)"
-            (cd "$ROOT" && cargo build --release -p runward-cli) 2>&1 | tail -n 3 | tee -a "$LOG"
+            say "building runward and the floor (cargo build --release -p runward-cli -p runward --example http_floor)"
+            (cd "$ROOT" && cargo build --release -p runward-cli && cargo build --release -p runward --example http_floor) \
+                2>&1 | tail -n 3 | tee -a "$LOG"
             [[ "${PIPESTATUS[0]}" == 0 ]] || die "the build failed"
         fi
         [[ -x "$RUNWARD" ]] || die "$RUNWARD is missing: build it with cargo build --release -p runward-cli"
+        [[ -x "$FLOOR" ]] || die "$FLOOR is missing: build it with cargo build --release -p runward --example http_floor"
     fi
 }
 
@@ -134,6 +139,13 @@ start_server() {
             # The dependency server's own `200 ok`: no checks at all, what the machine gives a
             # do-nothing HTTP server. Already running.
             SERVER_PID=$DEPS_PID
+            return
+            ;;
+        axum-floor)
+            # A bare axum server answering runward's status-only bytes: the floor.
+            start "$scenario-$server" "$FLOOR" "127.0.0.1:$port"
+            SERVER_PID=$LAST_PID
+            wait_for "http://127.0.0.1:$port/readyz" 200
             return
             ;;
         runward | runward-status-only)
@@ -231,28 +243,34 @@ measure() {
     RPS[$key]="$(field "$line" rps)"
     P50[$key]="$(field "$line" p50_us)"
     P99[$key]="$(field "$line" p99_us)"
+    ERRORS[$key]="$(field "$line" errors)"
     NON2XX[$key]="$(field "$line" non2xx)"
     say "$server, $name (wrk -t$threads -c$connections): $line"
 }
 
 table() {
-    local scenario="$1" name="$2" title="$3" server key base r1 r2
+    local scenario="$1" name="$2" title="$3" server key base floor r1 r2 r3
     say ""
     say "== /readyz, 20 checks, scenario $scenario, $title"
-    say "$(printf '%-20s %10s %9s %9s %8s %5s %5s %5s %5s %14s %14s' server rps p50_ms p99_ms non2xx cpu% deps% \
-        wrk% other% 'rps runward/x' 'p99 x/runward')"
+    say "$(printf '%-20s %10s %9s %9s %8s %6s %5s %5s %5s %5s %9s %14s %14s' server rps p50_ms p99_ms non2xx errors \
+        cpu% deps% wrk% other% 'rps/floor' 'rps runward/x' 'p99 x/runward')"
     base="$scenario/$name/runward"
+    floor="$scenario/$name/axum-floor"
     for server in $SERVERS; do
         key="$scenario/$name/$server"
         r1="-"
         r2="-"
-        if [[ -n "${RPS[$base]:-}" && "$server" != runward* && "$server" != floor ]]; then
+        r3="-"
+        if [[ -n "${RPS[$floor]:-}" ]]; then
+            r3="$(awk -v a="${RPS[$key]}" -v b="${RPS[$floor]}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')"
+        fi
+        if [[ -n "${RPS[$base]:-}" && "$server" != runward* && "$server" != *floor ]]; then
             r1="$(ratio "${RPS[$base]}" "${RPS[$key]}")"
             r2="$(ratio "${P99[$key]}" "${P99[$base]}")"
         fi
-        say "$(printf '%-20s %10s %9s %9s %8s %5s %5s %5s %5s %14s %14s' "$server" "${RPS[$key]}" \
-            "$(ms "${P50[$key]}")" "$(ms "${P99[$key]}")" "${NON2XX[$key]}" "${CPU[$key]}" "${DEPS_CPU[$key]}" \
-            "${WRK_CPU[$key]}" "${OTHER_CPU[$key]}" "$r1" "$r2")"
+        say "$(printf '%-20s %10s %9s %9s %8s %6s %5s %5s %5s %5s %9s %14s %14s' "$server" "${RPS[$key]}" \
+            "$(ms "${P50[$key]}")" "$(ms "${P99[$key]}")" "${NON2XX[$key]}" "${ERRORS[$key]}" "${CPU[$key]}" \
+            "${DEPS_CPU[$key]}" "${WRK_CPU[$key]}" "${OTHER_CPU[$key]}" "$r3" "$r1" "$r2")"
     done
 }
 
@@ -265,15 +283,15 @@ main() {
         "$(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
     say "runward $("$RUNWARD" --version 2>/dev/null | head -n1 || true), node $(node --version)," \
         "$("$HERE/.venv/bin/python" --version 2>/dev/null || true), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
-    say "loads: saturating (wrk -t$THREADS -c$CONNECTIONS) and one connection (wrk -t1 -c1);" \
+    say "loads: wrk with $LOADS connections (at most $THREADS threads);" \
         "${WARMUP} s warm-up, ${DURATION} s measured, GET /readyz"
 
     start deps node "$HERE/deps/server.js" "$FAST_PORT" "$HANG_PORT" 30
     DEPS_PID=$LAST_PID
     wait_for "http://127.0.0.1:$FAST_PORT/ok" 200
 
-    declare -gA RPS P50 P99 NON2XX CPU DEPS_CPU WRK_CPU OTHER_CPU
-    local scenario server port
+    declare -gA RPS P50 P99 NON2XX ERRORS CPU DEPS_CPU WRK_CPU OTHER_CPU
+    local scenario server port connections
     for scenario in $SCENARIOS; do
         say ""
         say "== scenario: $scenario"
@@ -285,8 +303,9 @@ main() {
                 curl -s "http://127.0.0.1:$port/readyz/hanging" | tee -a "$LOG"
                 say ""
             fi
-            measure saturating "$THREADS" "$CONNECTIONS"
-            measure one-connection 1 1
+            for connections in $LOADS; do
+                measure "c$connections" "$(( connections < THREADS ? connections : THREADS ))" "$connections"
+            done
             if [[ "$server" == runward && "$scenario" == hanging ]]; then
                 say "runward checks after the load (the hanging one timed out in the background):"
                 curl -s "http://127.0.0.1:$port/metrics" \
@@ -299,22 +318,40 @@ main() {
     stop "$DEPS_PID"
 
     for scenario in $SCENARIOS; do
-        table "$scenario" saturating "$CONNECTIONS connections"
-        table "$scenario" one-connection "1 connection"
+        for connections in $LOADS; do
+            table "$scenario" "c$connections" "$connections connection(s)"
+        done
     done
-    if [[ " $SCENARIOS " == *" healthy "* && " $SCENARIOS " == *" hanging "* && -n "${RPS[healthy/saturating/runward]:-}" ]]; then
-        local name h g
+    local name h g f
+    say ""
+    for scenario in $SCENARIOS; do
+        for connections in $LOADS; do
+            name="c$connections"
+            f="$scenario/$name/axum-floor"
+            [[ -n "${RPS[$f]:-}" ]] || continue
+            for server in runward runward-status-only; do
+                h="$scenario/$name/$server"
+                [[ -n "${RPS[$h]:-}" ]] || continue
+                say "$server against the floor, $scenario, $connections connection(s):" \
+                    "$(awk -v a="${RPS[$h]}" -v b="${RPS[$f]}" 'BEGIN { printf "%.0f%%", 100 * a / b }') of its rps" \
+                    "(target at least 90%), p99 $(ms "${P99[$h]}") ms against $(ms "${P99[$f]}") ms"
+            done
+        done
+    done
+    if [[ " $SCENARIOS " == *" healthy "* && " $SCENARIOS " == *" hanging "* ]]; then
         say ""
-        for name in saturating one-connection; do
+        for connections in $LOADS; do
+            name="c$connections"
             h="healthy/$name/runward"
             g="hanging/$name/runward"
-            say "runward, hanging vs healthy, $name: rps ${RPS[$h]} -> ${RPS[$g]}," \
+            [[ -n "${RPS[$h]:-}" && -n "${RPS[$g]:-}" ]] || continue
+            say "runward, hanging vs healthy, $connections connection(s): rps ${RPS[$h]} -> ${RPS[$g]}," \
                 "p50 $(ms "${P50[$h]}") -> $(ms "${P50[$g]}") ms, p99 $(ms "${P99[$h]}") -> $(ms "${P99[$g]}") ms"
         done
     fi
     say ""
-    say "floor: the dependency server's own 200 ok (Node, no checks), what this machine gives a do-nothing"
-    say "server; its cpu% and deps% are the same process."
+    say "axum-floor: a bare axum server answering the status-only bytes, what this machine gives a do-nothing"
+    say "Rust server (rps/floor is each server's share of it); floor: the dependency server's own 200 ok (Node)."
     say "rps: requests per second; p50/p99: wrk latency percentiles; non2xx: answers other than 2xx/3xx"
     say "(a failing readiness probe answers 503). CPU over the measured window, 200% = both cores: cpu% the"
     say "server, deps% the dependency server, wrk% the load generator, other% every other process on the"

@@ -39,7 +39,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// "No such time" in the millisecond fields of [`Activity`].
 const NEVER: u64 = u64::MAX;
 
-/// What the watchdog of one connection needs to know, updated by its reads and requests.
+/// What the watchdog of one connection needs to know, updated by its reads and requests
+/// with a few relaxed atomics: nothing on the request path wakes the watchdog.
 struct Activity {
     epoch: Instant,
     /// Requests being answered.
@@ -48,8 +49,6 @@ struct Activity {
     settled_ms: AtomicU64,
     /// When the first byte of the next request arrived (ms since `epoch`), or [`NEVER`].
     pending_ms: AtomicU64,
-    /// Wakes the watchdog when its deadline moves.
-    changed: Notify,
     /// Closes the connection to make room for a new one.
     evict: Notify,
 }
@@ -61,7 +60,6 @@ impl Activity {
             busy: AtomicU32::new(0),
             settled_ms: AtomicU64::new(Self::ms_since(epoch)),
             pending_ms: AtomicU64::new(NEVER),
-            changed: Notify::new(),
             evict: Notify::new(),
         }
     }
@@ -76,7 +74,6 @@ impl Activity {
         {
             self.pending_ms
                 .store(Self::ms_since(self.epoch), Ordering::Relaxed);
-            self.changed.notify_one();
         }
     }
 
@@ -118,7 +115,6 @@ impl Drop for Busy {
             .settled_ms
             .store(Activity::ms_since(activity.epoch), Ordering::Relaxed);
         activity.busy.fetch_sub(1, Ordering::Relaxed);
-        activity.changed.notify_one();
     }
 }
 
@@ -380,13 +376,17 @@ async fn connection(
         .keep_alive(true);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    // The watchdog is never woken by requests: it wakes at the current deadline, or after
+    // the header timeout at the latest (a request may have started, moving the deadline
+    // earlier), and reads the connection's state then.
     loop {
-        let deadline = activity.deadline(&limits);
+        let now = Instant::now();
+        let latest = now + limits.header_read_timeout();
+        let wake = activity.deadline(&limits).map_or(latest, |d| d.min(latest));
         tokio::select! {
             _ = conn.as_mut() => return,
             _ = activity.evict.notified() => return,
-            _ = activity.changed.notified() => {}
-            _ = sleep_until(deadline) => {
+            _ = tokio::time::sleep_until(wake.into()) => {
                 if activity.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
                     return;
                 }
@@ -397,13 +397,6 @@ async fn connection(
                 return;
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }
 
