@@ -11,19 +11,21 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use futures::task::AtomicWaker;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, oneshot, watch};
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 use tower_service::Service;
 
@@ -35,6 +37,13 @@ const CLOSE_WAIT: Duration = Duration::from_millis(100);
 
 /// Pause after an accept error such as running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// [`Activity::ask`]: serve on.
+const KEEP: u8 = 0;
+/// [`Activity::ask`]: close now, to make room for a new connection.
+const EVICT: u8 = 1;
+/// [`Activity::ask`]: the server stops; finish the request in flight, then close.
+const FINISH: u8 = 2;
 
 /// "No such time" in the millisecond fields of [`Activity`].
 const NEVER: u64 = u64::MAX;
@@ -49,8 +58,10 @@ struct Activity {
     settled_ms: AtomicU64,
     /// When the first byte of the next request arrived (ms since `epoch`), or [`NEVER`].
     pending_ms: AtomicU64,
-    /// Closes the connection to make room for a new one.
-    evict: Notify,
+    /// What the server asks of this connection: [`KEEP`], [`EVICT`] or [`FINISH`].
+    ask: AtomicU8,
+    /// Wakes the connection's task when `ask` changes.
+    asked: AtomicWaker,
 }
 
 impl Activity {
@@ -60,7 +71,8 @@ impl Activity {
             busy: AtomicU32::new(0),
             settled_ms: AtomicU64::new(Self::ms_since(epoch)),
             pending_ms: AtomicU64::new(NEVER),
-            evict: Notify::new(),
+            ask: AtomicU8::new(KEEP),
+            asked: AtomicWaker::new(),
         }
     }
 
@@ -98,6 +110,28 @@ impl Activity {
             (pending, limits.header_read_timeout())
         };
         Some(self.epoch + Duration::from_millis(since) + allowed)
+    }
+
+    /// Asks the connection's task to [`EVICT`] or [`FINISH`].
+    fn ask(&self, what: u8) {
+        self.ask.store(what, Ordering::Release);
+        self.asked.wake();
+    }
+
+    /// Resolves to what the server asked once it asks something. Lock-free, so polling it on
+    /// every wake of the connection's task costs next to nothing.
+    fn asked(&self) -> impl Future<Output = u8> + '_ {
+        std::future::poll_fn(move |cx| {
+            let what = self.ask.load(Ordering::Acquire);
+            if what != KEEP {
+                return Poll::Ready(what);
+            }
+            self.asked.register(cx.waker());
+            match self.ask.load(Ordering::Acquire) {
+                KEEP => Poll::Pending,
+                what => Poll::Ready(what),
+            }
+        })
     }
 
     fn idle_since(&self) -> Option<u64> {
@@ -220,7 +254,7 @@ impl Table {
         idle.select_nth_unstable(count - 1);
         for (_, id) in &idle[..count] {
             if let Some(activity) = open.1.remove(id) {
-                activity.evict.notify_one();
+                activity.ask(EVICT);
             }
         }
         count
@@ -264,7 +298,6 @@ pub(crate) async fn serve(
     // Evicted sockets close as soon as their tasks run; with this many open, the loop waits
     // for them before it accepts more, so the process never runs out of descriptors.
     let hard_cap = max_connections + (super::limits::FD_HEADROOM as usize / 2);
-    let (closing, closing_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -300,11 +333,18 @@ pub(crate) async fn serve(
             limits.clone(),
             registered,
             activity,
-            closing_rx.clone(),
         ));
     }
     drop(listener);
-    let _ = closing.send(true);
+    for activity in table
+        .open
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .1
+        .values()
+    {
+        activity.ask(FINISH);
+    }
     let _ = tokio::time::timeout(STOP_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -348,7 +388,6 @@ async fn connection(
     limits: Arc<ServerLimits>,
     registered: Registered,
     activity: Arc<Activity>,
-    mut closing: watch::Receiver<bool>,
 ) {
     let _registered = registered;
     let io = TokioIo::new(Tracked {
@@ -384,17 +423,19 @@ async fn connection(
         let latest = now + limits.header_read_timeout();
         let wake = activity.deadline(&limits).map_or(latest, |d| d.min(latest));
         tokio::select! {
+            biased;
             _ = conn.as_mut() => return,
-            _ = activity.evict.notified() => return,
+            what = activity.asked() => {
+                if what == FINISH {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+                return;
+            }
             _ = tokio::time::sleep_until(wake.into()) => {
                 if activity.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
                     return;
                 }
-            }
-            _ = closing.changed() => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.as_mut().await;
-                return;
             }
         }
     }

@@ -201,11 +201,11 @@ pub fn handle(
     let answer = match kind {
         Some(kind) if detail == Detail::StatusOnly && !verbose => {
             // The hot path: no report is built.
-            let status = registry.status(kind);
+            let (status, fresh_for) = registry.status_and_fresh_for(kind);
             response(
                 status,
                 render::HEALTH_JSON,
-                registry.fresh_for(kind),
+                fresh_for,
                 format!(r#"{{"status":"{status}"}}"#),
             )
         }

@@ -572,6 +572,9 @@ impl Registry {
     /// Starts background runs of the on-demand checks of `kind` whose result is older than
     /// their TTL. Never waits; needs [`Registry::start`] to have given it a runtime.
     pub fn revalidate(&self, kind: Option<ProbeKind>) {
+        if self.inner.on_demand.is_empty() {
+            return;
+        }
         let Some(handle) = self
             .inner
             .runtime
@@ -592,26 +595,42 @@ impl Registry {
     /// The status of one probe kind, from the snapshot. Allocation-free; this is the hot path
     /// of `/readyz`.
     pub fn status(&self, kind: ProbeKind) -> Status {
+        self.status_and_fresh_for(kind).0
+    }
+
+    /// [`Registry::status`] and [`Registry::fresh_for`] in one pass over the snapshot: what
+    /// a status-only answer needs.
+    pub(crate) fn status_and_fresh_for(&self, kind: ProbeKind) -> (Status, Duration) {
         let inner = &*self.inner;
         match kind {
             ProbeKind::Startup if inner.startup_latched.load(Ordering::Acquire) => {
-                return Status::Pass;
+                return (Status::Pass, self.fresh_for(kind));
             }
             ProbeKind::Readiness
                 if inner.shutting_down.load(Ordering::Acquire)
                     || inner.gates_closed.load(Ordering::Acquire) =>
             {
-                return Status::Fail;
+                return (Status::Fail, self.fresh_for(kind));
             }
             _ => {}
         }
         let snapshot = inner.snapshot.load();
         let now = Instant::now();
         let mut status = Status::Pass;
+        let mut fresh: Option<Duration> = None;
         for &idx in &inner.by_kind[kind_index(kind)] {
             let slot = &inner.slots[idx];
-            let check = snapshot.checks[idx].status_at(now, slot.max_age);
+            let state = &snapshot.checks[idx];
+            let check = state.status_at(now, slot.max_age);
             status = combine(status, contribution(kind, check, slot.spec.critical));
+            if let Some(at) = state.checked_instant {
+                let left = slot
+                    .spec
+                    .schedule
+                    .period()
+                    .saturating_sub(now.saturating_duration_since(at));
+                fresh = Some(fresh.map_or(left, |f| f.min(left)));
+            }
         }
         if kind == ProbeKind::Liveness && self.heartbeat_overdue(now).is_some() {
             status = Status::Fail;
@@ -619,7 +638,7 @@ impl Registry {
         if kind == ProbeKind::Startup && status == Status::Pass {
             inner.startup_latched.store(true, Ordering::Release);
         }
-        status
+        (status, fresh.unwrap_or(Duration::ZERO))
     }
 
     /// The status of one check as reported to `/readyz/<check>`.
