@@ -210,11 +210,20 @@ pub fn handle(
             )
         }
         _ => {
-            let report = match kind {
-                Some(kind) => registry.evaluate(kind),
-                None => registry.evaluate_all(),
+            let target = match kind {
+                Some(ProbeKind::Startup) => 0,
+                Some(ProbeKind::Readiness) => 1,
+                Some(ProbeKind::Liveness) => 2,
+                None => 3,
             };
-            report_response(&report, detail, verbose)
+            let slot = target * 4 + usize::from(detail == Detail::Full) * 2 + usize::from(verbose);
+            registry.cached_answer(slot, || {
+                let report = match kind {
+                    Some(kind) => registry.evaluate(kind),
+                    None => registry.evaluate_all(),
+                };
+                report_response(&report, detail, verbose)
+            })
         }
     };
     registry.count_request(endpoint, answer.status);

@@ -195,6 +195,8 @@ where
 #[derive(Debug, Default)]
 pub struct Values {
     inner: RwLock<BTreeMap<String, f64>>,
+    /// Bumped on every change, so rendered answers know when they are out of date.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl Values {
@@ -204,6 +206,8 @@ impl Values {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_owned(), value);
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Adds `delta` to a counter (starting from zero) and returns the new value.
@@ -211,7 +215,14 @@ impl Values {
         let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let slot = map.entry(name.to_owned()).or_insert(0.0);
         *slot += delta;
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         *slot
+    }
+
+    /// A number that changes whenever a value does.
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current value, if the application has pushed one.

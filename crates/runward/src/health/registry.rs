@@ -1,11 +1,12 @@
 //! The [`Registry`]: checks, their schedules, the snapshot, lifecycle and metrics.
 
+use super::endpoints::ProbeResponse;
 use super::probe::{CheckContext, Fixer, Probe, Values};
 use super::report::{CheckReport, Report};
 use super::snapshot::{CheckState, Snapshot};
 use super::{OutageClass, Outcome, ProbeKind, Status};
 use crate::{Error, Result};
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -250,6 +251,21 @@ impl Endpoint {
 
 type Hook = Arc<dyn Fn(&Transition) + Send + Sync>;
 
+/// How many rendered answers a registry keeps: see [`Registry::cached_answer`].
+pub(crate) const ANSWER_SLOTS: usize = 16;
+
+/// The longest a rendered answer is reused, so that its times and `max-age` stay current.
+const ANSWER_LIFETIME: Duration = Duration::from_secs(1);
+
+/// A rendered answer and what it was rendered from.
+struct CachedAnswer {
+    snapshot: Arc<Snapshot>,
+    version: u64,
+    values_version: u64,
+    valid_until: Instant,
+    answer: ProbeResponse,
+}
+
 struct Slot {
     spec: CheckSpec,
     max_age: Duration,
@@ -285,6 +301,10 @@ struct Inner {
     gates_closed: AtomicBool,
     gates: RwLock<BTreeMap<String, String>>,
     requests: [[AtomicU64; 3]; 6],
+    /// Bumped when gates, shutdown or the startup latch change what a report says.
+    answers_version: AtomicU64,
+    /// Rendered answers, reused while nothing they show has changed.
+    answers: [ArcSwapOption<CachedAnswer>; ANSWER_SLOTS],
     warnings: Vec<String>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
@@ -429,6 +449,8 @@ impl RegistryBuilder {
                 gates_closed: AtomicBool::new(false),
                 gates: RwLock::new(BTreeMap::new()),
                 requests: Default::default(),
+                answers_version: AtomicU64::new(0),
+                answers: Default::default(),
                 warnings,
                 tasks: Mutex::new(Vec::new()),
                 runtime: Mutex::new(None),
@@ -635,10 +657,59 @@ impl Registry {
         if kind == ProbeKind::Liveness && self.heartbeat_overdue(now).is_some() {
             status = Status::Fail;
         }
-        if kind == ProbeKind::Startup && status == Status::Pass {
-            inner.startup_latched.store(true, Ordering::Release);
+        if kind == ProbeKind::Startup
+            && status == Status::Pass
+            && !inner.startup_latched.swap(true, Ordering::AcqRel)
+        {
+            inner.answers_version.fetch_add(1, Ordering::Release);
         }
         (status, fresh.unwrap_or(Duration::ZERO))
+    }
+
+    /// The answer in `slot` (one per endpoint, detail level and format; see
+    /// `endpoints`), rendered by `render` only when what it shows may have changed: a check
+    /// recorded a result, a result turned stale, a gate, shutdown or a pushed value changed,
+    /// or it is a second old (its times and `max-age`). With a heartbeat timeout nothing is
+    /// reused, since the heartbeat's age is part of the answer.
+    pub(crate) fn cached_answer(
+        &self,
+        slot: usize,
+        render: impl FnOnce() -> ProbeResponse,
+    ) -> ProbeResponse {
+        let inner = &*self.inner;
+        if inner.heartbeat_timeout.is_some() {
+            return render();
+        }
+        let snapshot = inner.snapshot.load_full();
+        let version = inner.answers_version.load(Ordering::Acquire);
+        let values_version = inner.values.version();
+        let now = Instant::now();
+        if let Some(cached) = &*inner.answers[slot].load()
+            && Arc::ptr_eq(&cached.snapshot, &snapshot)
+            && cached.version == version
+            && cached.values_version == values_version
+            && now < cached.valid_until
+        {
+            return cached.answer.clone();
+        }
+        let answer = render();
+        let mut valid_until = now + ANSWER_LIFETIME;
+        for (idx, state) in snapshot.checks.iter().enumerate() {
+            if let Some(at) = state.checked_instant {
+                let stale_at = at + inner.slots[idx].max_age;
+                if stale_at > now {
+                    valid_until = valid_until.min(stale_at);
+                }
+            }
+        }
+        inner.answers[slot].store(Some(Arc::new(CachedAnswer {
+            snapshot,
+            version,
+            values_version,
+            valid_until,
+            answer: answer.clone(),
+        })));
+        answer
     }
 
     /// The status of one check as reported to `/readyz/<check>`.
@@ -838,6 +909,7 @@ impl Registry {
         let mut gates = self.inner.gates.write().unwrap_or_else(|e| e.into_inner());
         gates.insert(name.to_owned(), reason.to_owned());
         self.inner.gates_closed.store(true, Ordering::Release);
+        self.inner.answers_version.fetch_add(1, Ordering::Release);
     }
 
     /// Opens a manual readiness gate.
@@ -847,11 +919,13 @@ impl Registry {
         self.inner
             .gates_closed
             .store(!gates.is_empty(), Ordering::Release);
+        self.inner.answers_version.fetch_add(1, Ordering::Release);
     }
 
     /// Starts shutdown: readiness fails at once; liveness keeps passing until the process exits.
     pub fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.answers_version.fetch_add(1, Ordering::Release);
     }
 
     /// Whether shutdown has begun.

@@ -495,3 +495,63 @@ async fn periodic_checks_are_never_run_on_the_request_path() {
     assert_eq!(answer.status, 503);
     assert_eq!(runs.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_reused_detail_answer_follows_results_gates_values_and_staleness_at_once() {
+    let up = Arc::new(AtomicBool::new(true));
+    let flag = up.clone();
+    let probe = probe_fn(move |_| {
+        let up = flag.load(Ordering::SeqCst);
+        async move {
+            if up {
+                Outcome::pass()
+            } else {
+                Outcome::fail("down")
+            }
+        }
+    });
+    let registry = Registry::builder()
+        .check(
+            CheckSpec::new("db", probe)
+                .schedule(Schedule::every(Duration::from_secs(3600)))
+                .max_age(Duration::from_millis(300)),
+        )
+        .build()
+        .unwrap();
+    registry.refresh_all().await;
+    let options = endpoints::EndpointOptions {
+        details: crate::config::DetailPolicy::Public,
+        ..Default::default()
+    };
+    let answer = || endpoints::handle(&registry, &options, &readyz());
+    let first = answer();
+    assert_eq!(first.status, 200);
+    assert_eq!(answer(), first, "nothing changed: the same answer");
+
+    up.store(false, Ordering::SeqCst);
+    registry.refresh_all().await;
+    assert_eq!(answer().status, 503, "a new result shows at once");
+    up.store(true, Ordering::SeqCst);
+    registry.refresh_all().await;
+    assert_eq!(answer().status, 200);
+
+    registry.close_gate("maintenance", "planned");
+    let gated = answer();
+    assert_eq!(gated.status, 503, "a closed gate shows at once");
+    assert!(gated.body.contains("maintenance"), "{}", gated.body);
+    registry.open_gate("maintenance");
+    assert_eq!(answer().status, 200);
+
+    registry.set_value("queue_depth", 7.0);
+    assert!(
+        answer().body.contains("queue_depth"),
+        "a pushed value shows at once"
+    );
+
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        answer().status,
+        503,
+        "a result older than its max age turns unknown"
+    );
+}
