@@ -467,7 +467,14 @@ async fn respond(
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         return response;
     }
-    let mut req = req.map(|body| Body::new(http_body_util::Limited::new(body, max_body)));
+    let mut req = req.map(|body| {
+        if hyper::body::Body::is_end_stream(&body) {
+            // No body (a probe's GET): nothing to limit, and an empty body costs no allocation.
+            Body::empty()
+        } else {
+            Body::new(http_body_util::Limited::new(body, max_body))
+        }
+    });
     req.extensions_mut().insert(ConnectInfo(peer));
     match app.call(req).await {
         Ok(response) => response,
