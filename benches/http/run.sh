@@ -25,7 +25,7 @@ DURATION="${DURATION:-10}"          # seconds measured per server
 WARMUP="${WARMUP:-5}"               # seconds of load before the measurement
 THREADS="${THREADS:-2}"             # wrk threads (at most one per connection)
 LOADS="${LOADS:-1 64 1000}"         # wrk connections, one measurement each
-ROUNDS="${ROUNDS:-3}"               # measurements per server and load, alternating servers; the median counts
+ROUNDS="${ROUNDS:-3}"               # rounds alternating runward and the floor; the median counts
 SCENARIOS="${SCENARIOS:-healthy hanging}"
 SERVERS="${SERVERS:-axum-floor runward runward-status-only node-terminus python-fastapi}"
 
@@ -249,11 +249,12 @@ measure() {
     say "$server, $name, round $4 (wrk -t$threads -c$connections): $line"
 }
 
-# Keeps, under "$scenario/$name/$server", the round with the median requests per second.
+# Keeps, under "$scenario/$name/$server", the round with the median requests per second
+# (of $ROUNDS rounds, or of the one round given as $2).
 keep_median() {
-    local key="$1" round best
-    best="$(for round in $(seq "$ROUNDS"); do echo "${RPS[$key#$round]} $round"; done \
-        | sort -g | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) { print $2 }')"
+    local key="$1" rounds="${2:-$ROUNDS}" round best
+    best="$(for round in $(seq "$rounds"); do echo "${RPS[$key#$round]} $round"; done \
+        | sort -g | awk -v n="$rounds" 'NR == int((n + 1) / 2) { print $2 }')"
     RPS[$key]="${RPS[$key#$best]}"
     P50[$key]="${P50[$key#$best]}"
     P99[$key]="${P99[$key#$best]}"
@@ -312,9 +313,18 @@ main() {
     for scenario in $SCENARIOS; do
         say ""
         say "== scenario: $scenario"
-        # Every server runs for the whole scenario; the loads alternate between them, round
-        # after round, so that a slow moment of the machine does not land on one server only.
+        # runward and the floor run for the whole scenario; the loads alternate between them,
+        # round after round, so that a slow moment of the machine does not land on one server
+        # only. The peers are measured one at a time afterwards, each alone on the machine:
+        # they keep working through a backlog after wrk stops, which would load the others.
+        local fast=() slow=()
         for server in $SERVERS; do
+            case "$server" in
+                runward* | *floor) fast+=("$server") ;;
+                *) slow+=("$server") ;;
+            esac
+        done
+        for server in "${fast[@]}"; do
             port="${PORT[$server]}"
             start_server "$server" "$scenario"
             PID_OF[$server]=$SERVER_PID
@@ -326,16 +336,16 @@ main() {
         done
         for connections in $LOADS; do
             for round in $(seq "$ROUNDS"); do
-                for server in $SERVERS; do
+                for server in "${fast[@]}"; do
                     SERVER_PID=${PID_OF[$server]}
                     measure "c$connections" "$(( connections < THREADS ? connections : THREADS ))" "$connections" "$round"
                 done
             done
-            for server in $SERVERS; do
+            for server in "${fast[@]}"; do
                 keep_median "$scenario/c$connections/$server"
             done
         done
-        for server in $SERVERS; do
+        for server in "${fast[@]}"; do
             if [[ "$server" == runward && "$scenario" == hanging ]]; then
                 say "runward checks after the load (the hanging one timed out in the background):"
                 curl -s "http://127.0.0.1:${PORT[$server]}/metrics" \
@@ -343,6 +353,14 @@ main() {
                     | tee -a "$LOG" || true
             fi
             [[ "$server" == floor ]] || stop "${PID_OF[$server]}"
+        done
+        for server in "${slow[@]}"; do
+            start_server "$server" "$scenario"
+            for connections in $LOADS; do
+                measure "c$connections" "$(( connections < THREADS ? connections : THREADS ))" "$connections" 1
+                keep_median "$scenario/c$connections/$server" 1
+            done
+            stop "$SERVER_PID"
         done
     done
     stop "$DEPS_PID"
