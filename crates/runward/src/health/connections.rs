@@ -297,7 +297,7 @@ pub(crate) async fn serve(
     let eviction_batch = (max_connections / 32).max(1);
     // Evicted sockets close as soon as their tasks run; with this many open, the loop waits
     // for them before it accepts more, so the process never runs out of descriptors.
-    let hard_cap = max_connections + (super::limits::FD_HEADROOM as usize / 2);
+    let hard_cap = max_connections + (super::limits::FD_HEADROOM as usize / 4);
     let mut tasks = JoinSet::new();
     loop {
         let accepted = tokio::select! {

@@ -680,18 +680,20 @@ impl Registry {
         if inner.heartbeat_timeout.is_some() {
             return render();
         }
-        let snapshot = inner.snapshot.load_full();
+        // A guard, not a clone: no reference count is touched on a hit.
+        let snapshot = inner.snapshot.load();
         let version = inner.answers_version.load(Ordering::Acquire);
         let values_version = inner.values.version();
         let now = Instant::now();
         if let Some(cached) = &*inner.answers[slot].load()
-            && Arc::ptr_eq(&cached.snapshot, &snapshot)
+            && Arc::ptr_eq(&cached.snapshot, &*snapshot)
             && cached.version == version
             && cached.values_version == values_version
             && now < cached.valid_until
         {
             return cached.answer.clone();
         }
+        let snapshot = arc_swap::Guard::into_inner(snapshot);
         let answer = render();
         let mut valid_until = now + ANSWER_LIFETIME;
         for (idx, state) in snapshot.checks.iter().enumerate() {
