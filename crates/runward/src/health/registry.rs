@@ -310,6 +310,19 @@ struct Inner {
     runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
+impl Slot {
+    /// How long `state` stays current as of `now`: the time until the check's next run is due.
+    fn fresh_for(&self, state: &CheckState, now: Instant) -> Option<Duration> {
+        let at = state.checked_instant?;
+        Some(
+            self.spec
+                .schedule
+                .period()
+                .saturating_sub(now.saturating_duration_since(at)),
+        )
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         for task in self
@@ -645,12 +658,7 @@ impl Registry {
             let state = &snapshot.checks[idx];
             let check = state.status_at(now, slot.max_age);
             status = combine(status, contribution(kind, check, slot.spec.critical));
-            if let Some(at) = state.checked_instant {
-                let left = slot
-                    .spec
-                    .schedule
-                    .period()
-                    .saturating_sub(now.saturating_duration_since(at));
+            if let Some(left) = slot.fresh_for(state, now) {
                 fresh = Some(fresh.map_or(left, |f| f.min(left)));
             }
         }
@@ -753,12 +761,7 @@ impl Registry {
         let now = Instant::now();
         let mut fresh: Option<Duration> = None;
         for &idx in &self.inner.by_kind[kind_index(kind)] {
-            if let Some(at) = snapshot.checks[idx].checked_instant {
-                let left = self.inner.slots[idx]
-                    .spec
-                    .schedule
-                    .period()
-                    .saturating_sub(now.saturating_duration_since(at));
+            if let Some(left) = self.inner.slots[idx].fresh_for(&snapshot.checks[idx], now) {
                 fresh = Some(fresh.map_or(left, |f| f.min(left)));
             }
         }
@@ -816,12 +819,7 @@ impl Registry {
                 let slot = &inner.slots[idx];
                 let state = snapshot.checks[idx].clone();
                 let stale = state.is_stale(now, slot.max_age);
-                if let Some(at) = state.checked_instant {
-                    let left = slot
-                        .spec
-                        .schedule
-                        .period()
-                        .saturating_sub(now.saturating_duration_since(at));
+                if let Some(left) = slot.fresh_for(&state, now) {
                     fresh_for = Some(fresh_for.map_or(left, |f| f.min(left)));
                 }
                 CheckReport {
