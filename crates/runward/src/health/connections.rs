@@ -2,9 +2,10 @@
 //!
 //! Each connection has a watchdog. Once a client starts sending a request it has
 //! `header_read_timeout` to finish the headers; a connection with no request in flight and
-//! nothing sent is closed after `idle_timeout`. At the connection limit, the connection that
-//! has been idle longest is closed to make room, so a new probe connection is always
-//! accepted; only when every open connection has a request in flight is a new one refused.
+//! nothing sent is closed after `idle_timeout`. At the connection limit, the connections that
+//! have been idle longest are closed to make room, so a new probe connection is always
+//! accepted; a new one is refused only when every open connection has a request in flight, or
+//! when the closed ones have not released their descriptors within [`CLOSE_WAIT`].
 
 use super::limits::ServerLimits;
 use axum::Router;
