@@ -60,7 +60,7 @@ pub const MIN_LEASE_TTL: Duration = Duration::from_millis(100);
 pub const MAX_LEASE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Checks a lease TTL: between [`MIN_LEASE_TTL`] and [`MAX_LEASE_TTL`]. Anything else fails
-/// with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput); it is never adjusted.
+/// with [`ErrorKind::InvalidInput`]; it is never adjusted.
 pub fn check_lease_ttl(ttl: Duration) -> Result<Duration> {
     if (MIN_LEASE_TTL..=MAX_LEASE_TTL).contains(&ttl) {
         Ok(ttl)
@@ -146,7 +146,7 @@ impl EngineBuilder {
 
     /// How long a lease lasts without renewal ([`DEFAULT_LEASE_TTL`] unless set). A run
     /// whose driver died can be marked `orphaned` by a sweep this long after its last renewal.
-    /// Fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) outside
+    /// Fails with [`ErrorKind::InvalidInput`] outside
     /// [`MIN_LEASE_TTL`]..=[`MAX_LEASE_TTL`] (see [`check_lease_ttl`]).
     pub fn lease_ttl(mut self, ttl: Duration) -> Result<Self> {
         self.lease_ttl = check_lease_ttl(ttl)?;
