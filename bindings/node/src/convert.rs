@@ -292,10 +292,10 @@ impl ProbeRequest {
 impl ProbeResponse {
     /// The core's answer, with its headers as a map.
     pub(crate) fn from_core(answer: runward::health::endpoints::ProbeResponse) -> ProbeResponse {
-        let headers = HashMap::from([
-            ("content-type".to_owned(), answer.content_type.to_owned()),
-            ("cache-control".to_owned(), answer.cache_control),
-        ]);
+        let headers = answer
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .into();
         ProbeResponse {
             status: u32::from(answer.status),
             headers,

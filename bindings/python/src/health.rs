@@ -93,6 +93,15 @@ impl Hooks {
 /// `(status, headers, body)` of `Health.handle`.
 type HandleAnswer = (u16, Vec<(&'static str, String)>, String);
 
+/// The core's answer as `(status, headers, body)`.
+fn handle_answer(answer: endpoints::ProbeResponse) -> HandleAnswer {
+    let headers = answer
+        .headers()
+        .map(|(name, value)| (name, value.to_owned()))
+        .to_vec();
+    (answer.status, headers, answer.body)
+}
+
 fn parse_kind(kind: &str) -> PyResult<ProbeKind> {
     kind.parse::<ProbeKind>().map_err(py_err)
 }
@@ -590,12 +599,9 @@ impl Health {
             authorization,
             peer_loopback,
         };
-        let answer = endpoints::handle(&registry, &options, &request);
-        let headers = vec![
-            ("content-type", answer.content_type.to_owned()),
-            ("cache-control", answer.cache_control),
-        ];
-        Ok((answer.status, headers, answer.body))
+        Ok(handle_answer(endpoints::handle(
+            &registry, &options, &request,
+        )))
     }
 
     /// The awaitable form of `handle`, which the ASGI app uses: on-demand checks whose result
@@ -624,12 +630,9 @@ impl Health {
                 authorization: authorization.as_deref(),
                 peer_loopback,
             };
-            let answer = endpoints::answer(&registry, &options, &request).await;
-            let headers = vec![
-                ("content-type", answer.content_type.to_owned()),
-                ("cache-control", answer.cache_control),
-            ];
-            Ok((answer.status, headers, answer.body))
+            Ok(handle_answer(
+                endpoints::answer(&registry, &options, &request).await,
+            ))
         })
     }
 

@@ -317,7 +317,8 @@ pub(crate) async fn serve(
             }
         };
         if table.len() >= max_connections && !make_room(&table, eviction_batch, hard_cap).await {
-            // Every open connection has a request in flight: refuse this one.
+            // Every open connection has a request in flight, or the evicted ones still hold
+            // their descriptors: refuse this one.
             drop(stream);
             continue;
         }

@@ -75,6 +75,16 @@ pub struct ProbeResponse {
     pub body: String,
 }
 
+impl ProbeResponse {
+    /// The response headers every frontend sends: `content-type` and `cache-control`.
+    pub fn headers(&self) -> [(&'static str, &str); 2] {
+        [
+            ("content-type", self.content_type),
+            ("cache-control", &self.cache_control),
+        ]
+    }
+}
+
 /// The paths [`handle`] answers.
 pub const PATHS: &[&str] = &[
     "/livez",
@@ -143,19 +153,38 @@ pub async fn answer(
     options: &EndpointOptions,
     req: &ProbeRequest<'_>,
 ) -> ProbeResponse {
-    let path = req.path.trim_end_matches('/');
-    let kind = match path {
-        "/livez" => Some(Some(ProbeKind::Liveness)),
-        "/startupz" => Some(Some(ProbeKind::Startup)),
-        "/healthz" => Some(None),
-        "/readyz" => Some(Some(ProbeKind::Readiness)),
-        other if other.starts_with("/readyz/") => Some(Some(ProbeKind::Readiness)),
-        _ => None,
-    };
-    if let Some(kind) = kind {
-        registry.await_on_demand(kind).await;
+    match Route::of(req.path) {
+        Route::Probe(_, kind) => registry.await_on_demand(kind).await,
+        Route::Check(_) => registry.await_on_demand(Some(ProbeKind::Readiness)).await,
+        Route::Metrics | Route::NotFound => {}
     }
     handle(registry, options, req)
+}
+
+/// What a request path asks for; trailing slashes are ignored.
+enum Route<'a> {
+    /// `/livez`, `/readyz`, `/startupz` (one kind) or `/healthz` (every check).
+    Probe(Endpoint, Option<ProbeKind>),
+    /// `/readyz/<check>`.
+    Check(&'a str),
+    Metrics,
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    fn of(path: &'a str) -> Route<'a> {
+        match path.trim_end_matches('/') {
+            "/livez" => Route::Probe(Endpoint::Livez, Some(ProbeKind::Liveness)),
+            "/readyz" => Route::Probe(Endpoint::Readyz, Some(ProbeKind::Readiness)),
+            "/startupz" => Route::Probe(Endpoint::Startupz, Some(ProbeKind::Startup)),
+            "/healthz" => Route::Probe(Endpoint::Healthz, None),
+            "/metrics" => Route::Metrics,
+            other => match other.strip_prefix("/readyz/") {
+                Some(check) if !check.is_empty() => Route::Check(check),
+                _ => Route::NotFound,
+            },
+        }
+    }
 }
 
 /// Answers one request from the snapshot as it is, without waiting: on-demand checks whose
@@ -166,13 +195,9 @@ pub fn handle(
     options: &EndpointOptions,
     req: &ProbeRequest<'_>,
 ) -> ProbeResponse {
-    let path = req.path.trim_end_matches('/');
-    let (endpoint, kind) = match path {
-        "/livez" => (Endpoint::Livez, Some(ProbeKind::Liveness)),
-        "/readyz" => (Endpoint::Readyz, Some(ProbeKind::Readiness)),
-        "/startupz" => (Endpoint::Startupz, Some(ProbeKind::Startup)),
-        "/healthz" => (Endpoint::Healthz, None),
-        "/metrics" => {
+    let (endpoint, kind) = match Route::of(req.path) {
+        Route::Probe(endpoint, kind) => (endpoint, kind),
+        Route::Metrics => {
             registry.count_request(Endpoint::Metrics, 200);
             return ProbeResponse {
                 status: 200,
@@ -181,19 +206,15 @@ pub fn handle(
                 body: render::prometheus_with(registry, options.check_metrics),
             };
         }
-        other => match other.strip_prefix("/readyz/") {
-            Some(check) if !check.is_empty() => {
-                return check_response(registry, options, req, check);
-            }
-            _ => {
-                return ProbeResponse {
-                    status: 404,
-                    content_type: "text/plain; charset=utf-8",
-                    cache_control: "no-store".into(),
-                    body: format!("not found; runward answers {}\n", PATHS.join(", ")),
-                };
-            }
-        },
+        Route::Check(check) => return check_response(registry, options, req, check),
+        Route::NotFound => {
+            return ProbeResponse {
+                status: 404,
+                content_type: "text/plain; charset=utf-8",
+                cache_control: "no-store".into(),
+                body: format!("not found; runward answers {}\n", PATHS.join(", ")),
+            };
+        }
     };
     registry.revalidate(kind);
     let detail = detail_for(options, req);

@@ -54,8 +54,7 @@ impl Default for ServerLimits {
 }
 
 /// Single-field overrides of [`ServerLimits`], as the bindings' `serve` options give them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerLimitsOverrides {
     /// See [`ServerLimits::header_read_timeout_ms`].
     pub header_read_timeout_ms: Option<u64>,

@@ -286,8 +286,8 @@ struct Inner {
     slots: Vec<Slot>,
     by_name: HashMap<String, usize>,
     by_kind: [Vec<usize>; 3],
-    /// The checks with [`Schedule::OnDemand`].
-    on_demand: Vec<usize>,
+    /// The checks with [`Schedule::OnDemand`], with their TTL.
+    on_demand: Vec<(usize, Duration)>,
     snapshot: ArcSwap<Snapshot>,
     write_lock: Mutex<()>,
     values: Arc<Values>,
@@ -434,8 +434,10 @@ impl RegistryBuilder {
         let on_demand = slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| matches!(slot.spec.schedule, Schedule::OnDemand { .. }))
-            .map(|(idx, _)| idx)
+            .filter_map(|(idx, slot)| match slot.spec.schedule {
+                Schedule::OnDemand { ttl } => Some((idx, ttl)),
+                Schedule::Periodic { .. } => None,
+            })
             .collect();
         let snapshot = Snapshot {
             checks: slots
@@ -592,15 +594,14 @@ impl Registry {
         self.inner
             .on_demand
             .iter()
-            .copied()
-            .filter(|idx| kind.is_none_or(|k| self.inner.by_kind[kind_index(k)].contains(idx)))
-            .filter(|&idx| match self.inner.slots[idx].spec.schedule {
-                Schedule::OnDemand { ttl } => !matches!(
-                    snapshot.checks[idx].checked_instant,
-                    Some(at) if now.duration_since(at) < ttl
-                ),
-                Schedule::Periodic { .. } => false,
+            .filter(|(idx, _)| kind.is_none_or(|k| self.inner.slots[*idx].spec.kinds.contains(&k)))
+            .filter(|(idx, ttl)| {
+                !matches!(
+                    snapshot.checks[*idx].checked_instant,
+                    Some(at) if now.duration_since(at) < *ttl
+                )
             })
+            .map(|(idx, _)| *idx)
             .collect()
     }
 
