@@ -165,8 +165,12 @@ Health.prototype.requestHandler = function requestHandler(options) {
         res.end(answer.body)
       },
       (err) => {
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
-        res.end(`${err.message}\n`)
+        if (typeof next === 'function') {
+          next(err)
+        } else {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+          res.end(`${err.message}\n`)
+        }
       },
     )
     return true

@@ -84,14 +84,9 @@ def status_of(response: bytes) -> Optional[int]:
     return None
 
 
-LAST_CONNECT_MS = [0.0]
-
-
 def exchange(port: int, request: bytes, timeout: float = 3.0) -> Optional[int]:
     """Sends `request` on a fresh connection; the status answered, or None if closed."""
-    t0 = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        LAST_CONNECT_MS[0] = (time.perf_counter() - t0) * 1000
         try:
             s.sendall(request)
         except OSError:
@@ -179,9 +174,7 @@ class Prober(threading.Thread):
                 if code != 200:
                     self.failures.append(f"{path}: answered {code}")
                 elif took > PROBE_BUDGET_MS:
-                    self.failures.append(
-                        f"{path}: took {took:.1f} ms (connect {LAST_CONNECT_MS[0]:.1f} ms)"
-                    )
+                    self.failures.append(f"{path}: took {took:.1f} ms")
             self.halt.wait(0.05)
 
 

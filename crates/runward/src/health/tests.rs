@@ -555,3 +555,48 @@ async fn a_reused_detail_answer_follows_results_gates_values_and_staleness_at_on
         "a result older than its max age turns unknown"
     );
 }
+
+#[tokio::test]
+async fn an_answer_is_rendered_once_until_something_it_shows_changes() {
+    let registry = Registry::builder()
+        .check(CheckSpec::new("db", passing()).schedule(Schedule::every(Duration::from_secs(3600))))
+        .build()
+        .unwrap();
+    registry.refresh_all().await;
+    let renders = AtomicUsize::new(0);
+    let answer = || {
+        registry.cached_answer(0, || {
+            renders.fetch_add(1, Ordering::SeqCst);
+            endpoints::ProbeResponse {
+                status: 200,
+                content_type: "text/plain",
+                cache_control: "no-store".into(),
+                body: String::new(),
+            }
+        })
+    };
+    answer();
+    answer();
+    assert_eq!(
+        renders.load(Ordering::SeqCst),
+        1,
+        "reused while nothing changed"
+    );
+    registry.close_gate("maintenance", "planned");
+    answer();
+    assert_eq!(renders.load(Ordering::SeqCst), 2, "a gate renders it again");
+    registry.set_value("queue_depth", 1.0);
+    answer();
+    assert_eq!(
+        renders.load(Ordering::SeqCst),
+        3,
+        "a pushed value renders it again"
+    );
+    registry.refresh_all().await;
+    answer();
+    assert_eq!(
+        renders.load(Ordering::SeqCst),
+        4,
+        "a new result renders it again"
+    );
+}
